@@ -1,11 +1,21 @@
-//! Rust interface to Linux syscall offload rings (work in progress).
+//! placeholder
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
-#![allow(dead_code)]
 
+mod batch;
+mod emulated;
+mod entry;
 mod error;
+mod owned;
+mod queue;
 pub mod raw;
+mod ring;
 mod sys;
+mod table;
 
+pub use batch::{Batch, BatchResults, OpId, OpRef};
+pub use entry::{Completion, Entry};
 pub use error::{Error, ErrorKind, Result};
+pub use owned::{OwnedCompletion, OwnedOp, Ticket};
+pub use ring::{Backend, Builder, Completions, Probe, Ring};
 pub use sys::{EnterFlags, Features, RegisterOp, SetupFlags, SqFlags, SqeFlags};

@@ -1,0 +1,510 @@
+//! The safe scoped batch API.
+//!
+//! [`Ring::batch`] hands the closure a [`Batch`] that records entries whose
+//! buffers are borrowed for `'env`, a lifetime that outlives the whole
+//! `batch` call. Nothing reaches the kernel while the closure runs (so a
+//! panicking closure leaves nothing behind); afterwards `batch` submits the
+//! entries and does not return, on success or on error, until every entry
+//! that the kernel took has completed and every entry it did not take has
+//! been taken back out of the SQ. Borrowed buffers therefore cannot be
+//! released while the kernel may still use them.
+
+use std::ffi::CStr;
+use std::io::{IoSlice, IoSliceMut};
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering;
+
+use crate::entry::res_to_result;
+use crate::error::{Error, Result};
+use crate::ring::{Ring, BATCH, RESERVED};
+use crate::sys::*;
+
+#[derive(Debug)]
+enum Kind {
+    Plain,
+    /// Returns a new fd, owned by the results until taken.
+    Fd,
+    /// Closes this fd; forgotten once the close ran, dropped otherwise.
+    Close(Option<OwnedFd>),
+}
+
+#[derive(Debug)]
+enum Keep {
+    Msg(#[allow(dead_code)] Box<libc::msghdr>),
+    Addr(#[allow(dead_code)] Box<libc::sockaddr_storage>),
+}
+
+/// Identifies an entry of a batch in its [`BatchResults`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpId(pub usize);
+
+/// A just-recorded entry: set LINK or read its id.
+#[derive(Debug)]
+pub struct OpRef<'a> {
+    sqe: &'a mut offload_sqe,
+    id: OpId,
+}
+
+impl OpRef<'_> {
+    /// `OFFLOAD_SQE_LINK`: run the next entry only if this one succeeds;
+    /// if it fails, the rest of its chain completes with `ECANCELED`. A
+    /// chain always ends with the batch's last entry.
+    pub fn link(self) -> Self {
+        self.sqe.flags |= OFFLOAD_SQE_LINK;
+        self
+    }
+
+    /// The entry's id, to look its result up.
+    pub fn id(&self) -> OpId {
+        self.id
+    }
+}
+
+/// The entries of one [`Ring::batch`] call, with buffers borrowed for `'env`.
+#[derive(Debug)]
+pub struct Batch<'env> {
+    sqes: Vec<offload_sqe>,
+    kinds: Vec<Kind>,
+    keep: Vec<Keep>,
+    // Invariant in 'env: a batch must not accept buffers that live shorter.
+    _env: PhantomData<*mut &'env ()>,
+}
+
+fn fd(f: BorrowedFd<'_>) -> u64 {
+    f.as_raw_fd() as u64
+}
+
+fn sockaddr(addr: &SocketAddr) -> (Box<libc::sockaddr_storage>, u64) {
+    // SAFETY: sockaddr_storage is plain integers; all zeroes is valid.
+    let mut ss: Box<libc::sockaddr_storage> = Box::new(unsafe { std::mem::zeroed() });
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { (&mut *ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>().write(sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { (&mut *ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>().write(sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as u64)
+}
+
+impl<'env> Batch<'env> {
+    fn new() -> Self {
+        Batch { sqes: Vec::new(), kinds: Vec::new(), keep: Vec::new(), _env: PhantomData }
+    }
+
+    fn add(&mut self, nr: libc::c_long, args: [u64; 6], kind: Kind) -> OpRef<'_> {
+        let id = OpId(self.sqes.len());
+        self.sqes.push(offload_sqe { nr: nr as u32, flags: 0, user_data: 0, args });
+        self.kinds.push(kind);
+        let last = self.sqes.len() - 1;
+        OpRef { sqe: &mut self.sqes[last], id }
+    }
+
+    /// Entries recorded so far.
+    pub fn len(&self) -> usize {
+        self.sqes.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.sqes.is_empty()
+    }
+
+    /// `read(fd, buf, buf.len())`
+    pub fn read(&mut self, f: BorrowedFd<'env>, buf: &'env mut [u8]) -> OpRef<'_> {
+        self.add(libc::SYS_read, [fd(f), buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `write(fd, buf, buf.len())`
+    pub fn write(&mut self, f: BorrowedFd<'env>, buf: &'env [u8]) -> OpRef<'_> {
+        self.add(libc::SYS_write, [fd(f), buf.as_ptr() as u64, buf.len() as u64, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `pread64(fd, buf, buf.len(), offset)`
+    pub fn pread(&mut self, f: BorrowedFd<'env>, buf: &'env mut [u8], offset: u64) -> OpRef<'_> {
+        self.add(libc::SYS_pread64, [fd(f), buf.as_mut_ptr() as u64, buf.len() as u64, offset, 0, 0], Kind::Plain)
+    }
+
+    /// `pwrite64(fd, buf, buf.len(), offset)`
+    pub fn pwrite(&mut self, f: BorrowedFd<'env>, buf: &'env [u8], offset: u64) -> OpRef<'_> {
+        self.add(libc::SYS_pwrite64, [fd(f), buf.as_ptr() as u64, buf.len() as u64, offset, 0, 0], Kind::Plain)
+    }
+
+    /// `readv(fd, iov, iovcnt)` (`IoSliceMut` is ABI-compatible with `struct iovec`)
+    pub fn readv(&mut self, f: BorrowedFd<'env>, iov: &'env mut [IoSliceMut<'env>]) -> OpRef<'_> {
+        self.add(libc::SYS_readv, [fd(f), iov.as_mut_ptr() as u64, iov.len() as u64, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `writev(fd, iov, iovcnt)` (`IoSlice` is ABI-compatible with `struct iovec`)
+    pub fn writev(&mut self, f: BorrowedFd<'env>, iov: &'env [IoSlice<'env>]) -> OpRef<'_> {
+        self.add(libc::SYS_writev, [fd(f), iov.as_ptr() as u64, iov.len() as u64, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `sendto(fd, buf, buf.len(), flags, NULL, 0)`
+    pub fn send(&mut self, f: BorrowedFd<'env>, buf: &'env [u8], flags: i32) -> OpRef<'_> {
+        self.add(libc::SYS_sendto, [fd(f), buf.as_ptr() as u64, buf.len() as u64, flags as u64, 0, 0], Kind::Plain)
+    }
+
+    /// `recvfrom(fd, buf, buf.len(), flags, NULL, NULL)`
+    pub fn recv(&mut self, f: BorrowedFd<'env>, buf: &'env mut [u8], flags: i32) -> OpRef<'_> {
+        self.add(libc::SYS_recvfrom, [fd(f), buf.as_mut_ptr() as u64, buf.len() as u64, flags as u64, 0, 0], Kind::Plain)
+    }
+
+    fn msghdr(&mut self, iov: *mut libc::iovec, n: usize) -> u64 {
+        // SAFETY: msghdr is plain integers and pointers; zero is valid.
+        let mut m: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+        m.msg_iov = iov;
+        m.msg_iovlen = n as _;
+        let p = &mut *m as *mut libc::msghdr as u64;
+        // The box's heap address stays put while the batch owns it.
+        self.keep.push(Keep::Msg(m));
+        p
+    }
+
+    /// `sendmsg(fd, &{ msg_iov = iov }, flags)` (no address, no control data)
+    pub fn sendmsg(&mut self, f: BorrowedFd<'env>, iov: &'env [IoSlice<'env>], flags: i32) -> OpRef<'_> {
+        let m = self.msghdr(iov.as_ptr() as *mut libc::iovec, iov.len());
+        self.add(libc::SYS_sendmsg, [fd(f), m, flags as u64, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `recvmsg(fd, &{ msg_iov = iov }, flags)` (no address, no control data)
+    pub fn recvmsg(&mut self, f: BorrowedFd<'env>, iov: &'env mut [IoSliceMut<'env>], flags: i32) -> OpRef<'_> {
+        let m = self.msghdr(iov.as_mut_ptr().cast(), iov.len());
+        self.add(libc::SYS_recvmsg, [fd(f), m, flags as u64, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `socket(domain, type | SOCK_CLOEXEC, protocol)`; take the new socket
+    /// with [`BatchResults::take_fd`].
+    pub fn socket(&mut self, domain: i32, ty: i32, protocol: i32) -> OpRef<'_> {
+        let ty = ty | libc::SOCK_CLOEXEC;
+        self.add(libc::SYS_socket, [domain as u64, ty as u64, protocol as u64, 0, 0, 0], Kind::Fd)
+    }
+
+    /// `bind(fd, addr, addrlen)`
+    pub fn bind(&mut self, f: BorrowedFd<'env>, addr: SocketAddr) -> OpRef<'_> {
+        let (ss, len) = sockaddr(&addr);
+        let p = &*ss as *const libc::sockaddr_storage as u64;
+        self.keep.push(Keep::Addr(ss));
+        self.add(libc::SYS_bind, [fd(f), p, len, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `listen(fd, backlog)`
+    pub fn listen(&mut self, f: BorrowedFd<'env>, backlog: i32) -> OpRef<'_> {
+        self.add(libc::SYS_listen, [fd(f), backlog as u64, 0, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `connect(fd, addr, addrlen)`
+    pub fn connect(&mut self, f: BorrowedFd<'env>, addr: SocketAddr) -> OpRef<'_> {
+        let (ss, len) = sockaddr(&addr);
+        let p = &*ss as *const libc::sockaddr_storage as u64;
+        self.keep.push(Keep::Addr(ss));
+        self.add(libc::SYS_connect, [fd(f), p, len, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `accept4(fd, NULL, NULL, flags | SOCK_CLOEXEC)`; take the new socket
+    /// with [`BatchResults::take_fd`].
+    pub fn accept4(&mut self, f: BorrowedFd<'env>, flags: i32) -> OpRef<'_> {
+        let flags = flags | libc::SOCK_CLOEXEC;
+        self.add(libc::SYS_accept4, [fd(f), 0, 0, flags as u64, 0, 0], Kind::Fd)
+    }
+
+    /// `shutdown(fd, how)`
+    pub fn shutdown(&mut self, f: BorrowedFd<'env>, how: std::net::Shutdown) -> OpRef<'_> {
+        let how = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        self.add(libc::SYS_shutdown, [fd(f), how as u64, 0, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `close(fd)`: the batch takes ownership. If the entry never runs (a
+    /// failed link chain, or the batch fails first) the fd is closed when
+    /// the batch ends, as dropping it would.
+    pub fn close(&mut self, f: OwnedFd) -> OpRef<'_> {
+        let raw = f.as_raw_fd() as u64;
+        self.add(libc::SYS_close, [raw, 0, 0, 0, 0, 0], Kind::Close(Some(f)))
+    }
+
+    /// `openat(dirfd, path, flags | O_CLOEXEC, mode)` (`dirfd` `None` is
+    /// `AT_FDCWD`); take the new fd with [`BatchResults::take_fd`].
+    pub fn openat(&mut self, dir: Option<BorrowedFd<'env>>, path: &'env CStr, flags: i32, mode: u32) -> OpRef<'_> {
+        let dirfd = dir.map_or(libc::AT_FDCWD as u64, fd);
+        let flags = flags | libc::O_CLOEXEC;
+        self.add(libc::SYS_openat, [dirfd, path.as_ptr() as u64, flags as u64, mode as u64, 0, 0], Kind::Fd)
+    }
+
+    /// `fsync(fd)`
+    pub fn fsync(&mut self, f: BorrowedFd<'env>) -> OpRef<'_> {
+        self.add(libc::SYS_fsync, [fd(f), 0, 0, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `fdatasync(fd)`
+    pub fn fdatasync(&mut self, f: BorrowedFd<'env>) -> OpRef<'_> {
+        self.add(libc::SYS_fdatasync, [fd(f), 0, 0, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `lseek(fd, offset, whence)`
+    pub fn lseek(&mut self, f: BorrowedFd<'env>, offset: i64, whence: i32) -> OpRef<'_> {
+        self.add(libc::SYS_lseek, [fd(f), offset as u64, whence as u64, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `fstat(fd, statbuf)`
+    pub fn fstat(&mut self, f: BorrowedFd<'env>, stat: &'env mut libc::stat) -> OpRef<'_> {
+        self.add(libc::SYS_fstat, [fd(f), stat as *mut libc::stat as u64, 0, 0, 0, 0], Kind::Plain)
+    }
+
+    /// `epoll_ctl(epfd, op, fd, event)`
+    pub fn epoll_ctl(
+        &mut self,
+        epfd: BorrowedFd<'env>,
+        op: i32,
+        f: BorrowedFd<'env>,
+        event: Option<&'env libc::epoll_event>,
+    ) -> OpRef<'_> {
+        let ev = event.map_or(0, |e| e as *const libc::epoll_event as u64);
+        self.add(libc::SYS_epoll_ctl, [fd(epfd), op as u64, fd(f), ev, 0, 0], Kind::Plain)
+    }
+
+    /// `getpid()`
+    pub fn getpid(&mut self) -> OpRef<'_> {
+        self.add(libc::SYS_getpid, [0; 6], Kind::Plain)
+    }
+
+    /// Any syscall with raw arguments: the escape hatch.
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in `args` must be valid, for the access the syscall
+    /// makes, until [`Ring::batch`] returns; every fd must stay open that
+    /// long. A call that creates fds leaves them to the caller (the result
+    /// is a raw number, not owned by [`BatchResults`]).
+    pub unsafe fn syscall(&mut self, nr: u32, args: [u64; 6]) -> OpRef<'_> {
+        self.add(nr as libc::c_long, args, Kind::Plain)
+    }
+}
+
+/// The results of one batch, in the order the entries were recorded.
+///
+/// Owns the fds that `socket`, `accept4` and `openat` entries created until
+/// [`take_fd`](BatchResults::take_fd) hands them out; the rest are closed on
+/// drop.
+#[derive(Debug)]
+pub struct BatchResults {
+    res: Vec<i64>,
+    fds: Vec<Option<OwnedFd>>,
+}
+
+impl BatchResults {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.res.len()
+    }
+
+    /// Whether the batch was empty.
+    pub fn is_empty(&self) -> bool {
+        self.res.is_empty()
+    }
+
+    /// The raw result (`-errno` on failure) of entry `id`.
+    pub fn raw(&self, id: OpId) -> Option<i64> {
+        self.res.get(id.0).copied()
+    }
+
+    /// Entry `id`'s result: the syscall's return value, or its error
+    /// (`ECANCELED` for an entry of a failed link chain). `EINVAL` for an
+    /// id that is not in this batch.
+    pub fn get(&self, id: OpId) -> std::io::Result<u64> {
+        res_to_result(self.raw(id).unwrap_or(-(libc::EINVAL as i64)))
+    }
+
+    /// All results, in order.
+    pub fn iter(&self) -> impl Iterator<Item = std::io::Result<u64>> + '_ {
+        self.res.iter().map(|&r| res_to_result(r))
+    }
+
+    /// Takes the fd created by entry `id` (`socket`, `accept4`, `openat`).
+    /// `EBADF` if it created none or it was taken already; the entry's error
+    /// if it failed.
+    pub fn take_fd(&mut self, id: OpId) -> std::io::Result<OwnedFd> {
+        self.get(id)?;
+        self.fds
+            .get_mut(id.0)
+            .and_then(Option::take)
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EBADF))
+    }
+}
+
+impl Ring {
+    /// Runs a batch of entries whose buffers are borrowed, safely.
+    ///
+    /// The closure records entries on a [`Batch`]; then they are submitted
+    /// (in as many `offload_enter` calls as the queue sizes need) and
+    /// `batch` returns when every one has completed, with the closure's
+    /// value and the [`BatchResults`]. Entries queued with
+    /// [`push`](Ring::push) before are submitted first; their completions
+    /// wait in [`completions`](Ring::completions).
+    ///
+    /// Errors: [`ErrorKind::Forked`](crate::ErrorKind::Forked) after
+    /// `fork()`, `InvalidInput` when entries pushed before the batch left a
+    /// link chain open, and `offload_enter`'s errno if it fails for a reason
+    /// other than a signal or a full CQ (which are retried). On error no
+    /// entry of the batch is left in the SQ or running.
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// use std::os::unix::net::UnixStream;
+    /// use syscall_offload::{Backend, Ring};
+    ///
+    /// let mut ring = Ring::builder(8).backend(Backend::Emulated).build()?;
+    /// let (rx, tx) = UnixStream::pair()?;
+    /// let msg = b"hello";
+    /// let mut out = [0u8; 5];
+    /// let ((w, r), res) = ring.batch(|b| {
+    ///     let w = b.write(tx.as_fd(), msg).link().id();
+    ///     let r = b.read(rx.as_fd(), &mut out).id();
+    ///     (w, r)
+    /// })?;
+    /// assert_eq!(res.get(w)?, 5);
+    /// assert_eq!(res.get(r)?, 5);
+    /// assert_eq!(&out, b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn batch<'env, T>(&mut self, f: impl FnOnce(&mut Batch<'env>) -> T) -> Result<(T, BatchResults)> {
+        self.check_fork("batch")?;
+        if self.open_chain {
+            return Err(Error::invalid(
+                "batch",
+                "an entry pushed before the batch carries OFFLOAD_SQE_LINK: its chain would swallow the batch",
+            ));
+        }
+        let mut b = Batch::new();
+        let value = f(&mut b);
+        let mut results: Vec<Option<i64>> = vec![None; b.sqes.len()];
+        let out = self.run_batch(&mut b, &mut results);
+        // A close entry that ran released its fd (even when it failed); one
+        // that did not run (cancelled, or never consumed) still owns it.
+        for (k, r) in b.kinds.iter_mut().zip(&results) {
+            if let Kind::Close(fd) = k {
+                if matches!(r, Some(r) if *r != -(libc::ECANCELED as i64)) {
+                    std::mem::forget(fd.take());
+                }
+            }
+        }
+        out?;
+        let mut fds = Vec::with_capacity(results.len());
+        let mut raw = Vec::with_capacity(results.len());
+        for (r, k) in results.into_iter().zip(&b.kinds) {
+            let r = r.unwrap_or(-(libc::EIO as i64));
+            fds.push(match k {
+                // SAFETY: the syscall just created this fd for us; nobody
+                // else owns its number.
+                Kind::Fd if r >= 0 => Some(unsafe { OwnedFd::from_raw_fd(r as RawFd) }),
+                _ => None,
+            });
+            raw.push(r);
+        }
+        Ok((value, BatchResults { res: raw, fds }))
+    }
+
+    /// Submits the batch and fills `results`; they are meaningful on error
+    /// too (what ran before the failure).
+    fn run_batch(&mut self, b: &mut Batch<'_>, results: &mut [Option<i64>]) -> Result<()> {
+        let n = b.sqes.len();
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(last) = b.sqes.last_mut() {
+            last.flags &= !OFFLOAD_SQE_LINK;
+        }
+        let start = self.sq_tail;
+        let worker = self.is_worker();
+        let mut next = 0usize;
+        let mut got = 0usize;
+        loop {
+            while next < n && self.sq_space() > 0 {
+                let mut sqe = b.sqes[next];
+                sqe.user_data = RESERVED | BATCH | next as u64;
+                if let Err(e) = self.push_sqe(&sqe) {
+                    self.abandon(start, next, got, worker, b);
+                    return Err(e);
+                }
+                next += 1;
+            }
+            self.publish();
+            if got == n {
+                self.open_chain = false;
+                return Ok(());
+            }
+            let pending = self.sq_len();
+            let r = if worker {
+                let mut flags = OFFLOAD_ENTER_GETEVENTS;
+                if self.q.sq_flags().load(Ordering::Acquire) & OFFLOAD_SQ_NEED_WAKEUP != 0 {
+                    flags |= OFFLOAD_ENTER_SQ_WAKEUP;
+                }
+                self.enter_raw(pending, 1, flags)
+            } else {
+                self.enter_raw(pending, 0, 0)
+            };
+            let before = got;
+            self.drain(|idx, res| {
+                if let Some(slot) = results.get_mut(idx as usize) {
+                    if slot.is_none() {
+                        *slot = Some(res);
+                        got += 1;
+                    }
+                }
+            });
+            let err = match r {
+                Ok(0) if !worker && pending > 0 && got == before => Some(libc::EAGAIN),
+                Ok(_) | Err(libc::EINTR) | Err(libc::EBUSY) => None,
+                Err(e) => Some(e),
+            };
+            if let Some(e) = err {
+                self.abandon(start, next, got, worker, b);
+                return Err(Error::os("offload_enter (batch)", e));
+            }
+        }
+    }
+
+    /// Takes the batch's unconsumed entries back out of the SQ after a
+    /// failed `offload_enter`. Inline rings run nothing outside
+    /// `offload_enter`, so moving the tail back is race-free. A worker may
+    /// be reading the SQ at any time, and entries it took may still be
+    /// running with borrowed buffers: there is no sound way to return, so
+    /// the process aborts (worker rings only retry until then).
+    fn abandon(&mut self, start: u32, pushed: usize, got: usize, worker: bool, b: &Batch<'_>) {
+        if worker && got < pushed {
+            eprintln!("syscall-offload: offload_enter failed with batch entries in flight; aborting");
+            std::process::abort();
+        }
+        let head = self.q.sq_head().load(Ordering::Acquire);
+        let tail = self.sq_tail;
+        let new_tail = if head.wrapping_sub(start) <= tail.wrapping_sub(start) { head } else { start };
+        self.sq_tail = new_tail;
+        self.publish();
+        // The kernel's chain state follows the last entry it consumed
+        // (inline: every consumed batch entry has posted its CQE).
+        self.open_chain = got > 0 && b.sqes.get(got - 1).is_some_and(|s| s.flags & OFFLOAD_SQE_LINK != 0);
+    }
+}

@@ -1,0 +1,214 @@
+//! Owned-buffer operations: buffers move into the ring and come back with
+//! the completion, so nothing borrowed can dangle however long the kernel
+//! takes. This is the safe interface for worker rings, and works on inline
+//! rings too.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+use crate::entry::{res_to_result, Completion};
+use crate::error::{Error, Result};
+use crate::ring::{Ring, BATCH, RESERVED};
+use crate::sys::offload_sqe;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
+    Pread(u64),
+    Pwrite(u64),
+    Send(i32),
+    Recv(i32),
+}
+
+/// An operation that owns its buffer and file descriptor.
+///
+/// Reads fill the spare capacity of the `Vec` (from `len()` to
+/// `capacity()`) and extend it by what was read; writes send the whole
+/// `Vec`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::os::fd::OwnedFd;
+/// use syscall_offload::{Backend, OwnedOp, Ring};
+///
+/// let mut ring = Ring::builder(8).backend(Backend::Emulated).build()?;
+/// let zero: OwnedFd = std::fs::File::open("/dev/zero")?.into();
+/// let ticket = ring.push_owned(OwnedOp::read(Arc::new(zero), Vec::with_capacity(16)))
+///     .map_err(|(e, _op)| e)?;
+/// ring.submit()?;
+/// let done: Vec<_> = ring.owned_completions().collect();
+/// assert_eq!(done[0].ticket, ticket);
+/// assert_eq!(*done[0].result.as_ref().unwrap(), 16);
+/// assert_eq!(done[0].buf, vec![0u8; 16]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct OwnedOp {
+    kind: Kind,
+    fd: Arc<OwnedFd>,
+    buf: Vec<u8>,
+}
+
+impl OwnedOp {
+    /// `read(fd, spare capacity of buf)`
+    pub fn read(fd: Arc<OwnedFd>, buf: Vec<u8>) -> OwnedOp {
+        OwnedOp { kind: Kind::Read, fd, buf }
+    }
+    /// `write(fd, buf)`
+    pub fn write(fd: Arc<OwnedFd>, buf: Vec<u8>) -> OwnedOp {
+        OwnedOp { kind: Kind::Write, fd, buf }
+    }
+    /// `pread64(fd, spare capacity of buf, offset)`
+    pub fn pread(fd: Arc<OwnedFd>, buf: Vec<u8>, offset: u64) -> OwnedOp {
+        OwnedOp { kind: Kind::Pread(offset), fd, buf }
+    }
+    /// `pwrite64(fd, buf, offset)`
+    pub fn pwrite(fd: Arc<OwnedFd>, buf: Vec<u8>, offset: u64) -> OwnedOp {
+        OwnedOp { kind: Kind::Pwrite(offset), fd, buf }
+    }
+    /// `sendto(fd, buf, flags, NULL, 0)`
+    pub fn send(fd: Arc<OwnedFd>, buf: Vec<u8>, flags: i32) -> OwnedOp {
+        OwnedOp { kind: Kind::Send(flags), fd, buf }
+    }
+    /// `recvfrom(fd, spare capacity of buf, flags, NULL, NULL)`
+    pub fn recv(fd: Arc<OwnedFd>, buf: Vec<u8>, flags: i32) -> OwnedOp {
+        OwnedOp { kind: Kind::Recv(flags), fd, buf }
+    }
+
+    fn reads(&self) -> bool {
+        matches!(self.kind, Kind::Read | Kind::Pread(_) | Kind::Recv(_))
+    }
+
+    fn sqe(&mut self, user_data: u64) -> offload_sqe {
+        let fd = self.fd.as_raw_fd() as u64;
+        let (ptr, len) = if self.reads() {
+            let spare = self.buf.spare_capacity_mut();
+            (spare.as_mut_ptr() as u64, spare.len() as u64)
+        } else {
+            (self.buf.as_ptr() as u64, self.buf.len() as u64)
+        };
+        let (nr, args) = match self.kind {
+            Kind::Read => (libc::SYS_read, [fd, ptr, len, 0, 0, 0]),
+            Kind::Write => (libc::SYS_write, [fd, ptr, len, 0, 0, 0]),
+            Kind::Pread(off) => (libc::SYS_pread64, [fd, ptr, len, off, 0, 0]),
+            Kind::Pwrite(off) => (libc::SYS_pwrite64, [fd, ptr, len, off, 0, 0]),
+            Kind::Send(fl) => (libc::SYS_sendto, [fd, ptr, len, fl as u64, 0, 0]),
+            Kind::Recv(fl) => (libc::SYS_recvfrom, [fd, ptr, len, fl as u64, 0, 0]),
+        };
+        offload_sqe { nr: nr as u32, flags: 0, user_data, args }
+    }
+}
+
+/// Identifies an owned operation until its completion comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ticket(u64);
+
+/// A finished owned operation: its result and everything it owned.
+pub struct OwnedCompletion {
+    /// The ticket [`Ring::push_owned`] returned.
+    pub ticket: Ticket,
+    /// Bytes transferred, or the error.
+    pub result: io::Result<usize>,
+    /// The buffer (extended by what was read, for reads).
+    pub buf: Vec<u8>,
+    /// The file descriptor.
+    pub fd: Arc<OwnedFd>,
+}
+
+impl fmt::Debug for OwnedCompletion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedCompletion")
+            .field("ticket", &self.ticket)
+            .field("result", &self.result)
+            .field("buf.len", &self.buf.len())
+            .finish()
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct OwnedOps {
+    next: u64,
+    pending: HashMap<u64, OwnedOp>,
+    done: VecDeque<OwnedCompletion>,
+}
+
+impl OwnedOps {
+    pub(crate) fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Forgets the pending operations without freeing their buffers: for a
+    /// ring that may still write into them.
+    pub(crate) fn leak(&mut self) {
+        std::mem::forget(std::mem::take(&mut self.pending));
+    }
+
+    pub(crate) fn complete(&mut self, c: Completion) {
+        let id = c.user_data & !RESERVED;
+        let Some(mut op) = self.pending.remove(&id) else {
+            return; // not ours (cannot happen: bit 63 is reserved)
+        };
+        let result = res_to_result(c.res).and_then(|n| {
+            let n = usize::try_from(n).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+            if op.reads() {
+                let spare = op.buf.capacity() - op.buf.len();
+                if n > spare {
+                    return Err(io::Error::from_raw_os_error(libc::EIO));
+                }
+                // SAFETY: the kernel initialized `n <= spare` bytes past `len`.
+                unsafe { op.buf.set_len(op.buf.len() + n) };
+            }
+            Ok(n)
+        });
+        self.done.push_back(OwnedCompletion { ticket: Ticket(id), result, buf: op.buf, fd: op.fd });
+    }
+}
+
+impl Ring {
+    /// Queues an owned operation; [`submit`](Ring::submit) runs it and
+    /// [`owned_completions`](Ring::owned_completions) gives it back.
+    ///
+    /// Safe, because the ring keeps the buffer and the fd until the kernel
+    /// has posted the completion (a dropped worker ring waits for them, or
+    /// leaks them if it cannot). On error the operation is handed back.
+    pub fn push_owned(&mut self, mut op: OwnedOp) -> std::result::Result<Ticket, (Error, OwnedOp)> {
+        let id = self.owned.next & !(RESERVED | BATCH);
+        let sqe = op.sqe(RESERVED | id);
+        if let Err(e) = self.push_sqe(&sqe) {
+            return Err((e, op));
+        }
+        self.owned.next = self.owned.next.wrapping_add(1);
+        // Moving the Vec does not move its heap buffer, which the SQE points to.
+        self.owned.pending.insert(id, op);
+        Ok(Ticket(id))
+    }
+
+    /// Reaps the CQ and yields the owned operations that have finished
+    /// (user completions met on the way wait in [`completions`](Ring::completions)).
+    pub fn owned_completions(&mut self) -> std::collections::vec_deque::Drain<'_, OwnedCompletion> {
+        self.drain(|_, _| {});
+        self.owned.done.drain(..)
+    }
+
+    /// Owned operations queued or running.
+    pub fn owned_in_flight(&self) -> usize {
+        self.owned.in_flight()
+    }
+
+    /// Submits and waits until every owned operation has completed.
+    pub fn wait_owned(&mut self) -> Result<()> {
+        while self.owned.in_flight() > 0 {
+            match self.submit_and_wait(1) {
+                Ok(_) => {}
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EBUSY => {}
+                Err(e) => return Err(e),
+            }
+            self.drain(|_, _| {});
+        }
+        Ok(())
+    }
+}

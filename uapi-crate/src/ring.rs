@@ -1,0 +1,665 @@
+//! The ring: builder, submission and completion queues, registration.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
+use std::time::Duration;
+
+use crate::emulated::Emulator;
+use crate::entry::{Completion, Entry};
+use crate::error::{Error, ErrorKind, Result};
+use crate::owned::OwnedOps;
+use crate::queue::{self, Queues};
+use crate::raw::{self, KernelSupport, Mmap};
+use crate::sys::*;
+
+/// `user_data` bit 63 marks the crate's own entries (batches, owned ops).
+pub(crate) const RESERVED: u64 = 1 << 63;
+/// Bit 62 (with bit 63) marks a batch entry; the low bits are its index.
+pub(crate) const BATCH: u64 = 1 << 62;
+
+/// Where the entries of a ring run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The kernel's syscall offload (`offload_setup(2)` and friends).
+    /// Requires a kernel built with `CONFIG_SYSCALL_OFFLOAD`.
+    Kernel,
+    /// This crate executes each entry with a direct system call, with the
+    /// kernel's results, order, link and back-pressure rules. No batching
+    /// gain, but it runs everywhere (unpatched kernels, CI, other arches).
+    Emulated,
+    /// [`Kernel`](Backend::Kernel) when the running kernel has offload and
+    /// lets this process use it, else [`Emulated`](Backend::Emulated).
+    /// [`Ring::backend`] tells which one was picked.
+    #[default]
+    Auto,
+}
+
+static FORK_GEN: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn forked_child() {
+    FORK_GEN.fetch_add(1, Ordering::Relaxed);
+}
+
+fn fork_generation() -> u64 {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registers a handler that only touches an atomic. A failure
+        // (ENOMEM) leaves the pid check of every syscall path in place.
+        unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+    });
+    FORK_GEN.load(Ordering::Relaxed)
+}
+
+/// Builds a [`Ring`]: `offload_setup(entries, &params)` plus the mapping.
+///
+/// ```
+/// use syscall_offload::{Backend, Ring};
+/// let ring = Ring::builder(64).cq_entries(256).backend(Backend::Emulated).build()?;
+/// assert_eq!((ring.sq_entries(), ring.cq_entries()), (64, 256));
+/// # Ok::<(), syscall_offload::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    entries: u32,
+    cq_entries: Option<u32>,
+    worker_idle: Option<Duration>,
+    worker_cpu: Option<u32>,
+    cloexec: bool,
+    backend: Backend,
+}
+
+impl Builder {
+    /// A ring of `entries` SQ slots (rounded up to a power of two, 1 to
+    /// `OFFLOAD_MAX_ENTRIES`), CQ twice as large, inline, `O_CLOEXEC`,
+    /// [`Backend::Auto`].
+    pub fn new(entries: u32) -> Builder {
+        Builder { entries, cq_entries: None, worker_idle: None, worker_cpu: None, cloexec: true, backend: Backend::Auto }
+    }
+
+    /// `OFFLOAD_SETUP_CQSIZE`: a CQ of `n` entries (rounded up; at least the
+    /// SQ size, at most `OFFLOAD_MAX_CQ_ENTRIES`).
+    pub fn cq_entries(mut self, n: u32) -> Builder {
+        self.cq_entries = Some(n);
+        self
+    }
+
+    /// `OFFLOAD_SETUP_WORKER`: a kernel worker polls the SQ and sleeps after
+    /// `idle` without work (`worker_idle_ms`).
+    ///
+    /// Requires `OFFLOAD_FEAT_WORKER`; kernels of the first series and the
+    /// emulated backend lack it and fail with
+    /// [`ErrorKind::WorkerUnsupported`].
+    pub fn worker(mut self, idle: Duration) -> Builder {
+        self.worker_idle = Some(idle);
+        self
+    }
+
+    /// `OFFLOAD_SETUP_WORKER_CPU`: pin the worker to `cpu` (implies
+    /// [`worker`](Builder::worker), with a 1 s idle time unless set).
+    pub fn worker_cpu(mut self, cpu: u32) -> Builder {
+        self.worker_cpu = Some(cpu);
+        self
+    }
+
+    /// `OFFLOAD_SETUP_CLOEXEC` (on by default).
+    pub fn cloexec(mut self, on: bool) -> Builder {
+        self.cloexec = on;
+        self
+    }
+
+    /// Which backend to use (default [`Backend::Auto`]).
+    pub fn backend(mut self, backend: Backend) -> Builder {
+        self.backend = backend;
+        self
+    }
+
+    fn params(&self) -> Result<(u32, offload_params)> {
+        const WHAT: &str = "offload_setup";
+        if self.entries == 0 || self.entries > OFFLOAD_MAX_ENTRIES {
+            return Err(Error::invalid(WHAT, format!("entries must be 1..={OFFLOAD_MAX_ENTRIES}, not {}", self.entries)));
+        }
+        let sq = self.entries.next_power_of_two();
+        let mut p = offload_params { size: std::mem::size_of::<offload_params>() as u32, ..Default::default() };
+        if let Some(cq) = self.cq_entries {
+            if cq < sq || cq > OFFLOAD_MAX_CQ_ENTRIES {
+                return Err(Error::invalid(
+                    WHAT,
+                    format!("cq_entries must be {sq}..={OFFLOAD_MAX_CQ_ENTRIES}, not {cq}"),
+                ));
+            }
+            p.flags |= OFFLOAD_SETUP_CQSIZE;
+            p.cq_entries = cq;
+        }
+        if self.worker_idle.is_some() || self.worker_cpu.is_some() {
+            let idle = self.worker_idle.unwrap_or(Duration::from_secs(1));
+            p.flags |= OFFLOAD_SETUP_WORKER;
+            p.worker_idle_ms = u32::try_from(idle.as_millis())
+                .map_err(|_| Error::invalid(WHAT, format!("worker idle time {idle:?} is too long")))?;
+        }
+        if let Some(cpu) = self.worker_cpu {
+            // SAFETY: sysconf has no memory effects.
+            let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+            if ncpu > 0 && i64::from(cpu) >= ncpu as i64 {
+                return Err(Error::invalid(WHAT, format!("worker CPU {cpu} does not exist ({ncpu} CPUs)")));
+            }
+            p.flags |= OFFLOAD_SETUP_WORKER_CPU;
+            p.worker_cpu = cpu;
+        }
+        if self.cloexec {
+            p.flags |= OFFLOAD_SETUP_CLOEXEC;
+        }
+        Ok((self.entries, p))
+    }
+
+    /// Creates the ring.
+    ///
+    /// Errors: [`ErrorKind::InvalidInput`] for sizes or a worker CPU the
+    /// kernel would reject, [`ErrorKind::Unsupported`] when
+    /// [`Backend::Kernel`] is asked for on a kernel without offload,
+    /// [`ErrorKind::WorkerUnsupported`] for a worker where there is none,
+    /// [`ErrorKind::Os`] for what the kernel refused (e.g. `EPERM` from
+    /// `kernel.offload_disabled`).
+    pub fn build(self) -> Result<Ring> {
+        let (entries, p) = self.params()?;
+        match self.backend {
+            Backend::Kernel => Ring::kernel(entries, p),
+            Backend::Emulated => Ring::emulated(entries, p),
+            Backend::Auto => match Ring::kernel(entries, p) {
+                Err(e) if e.kind() == ErrorKind::Unsupported => Ring::emulated(entries, p),
+                Err(e) if e.errno() == libc::EPERM
+                    && !matches!(raw::kernel_support(), KernelSupport::Available { disabled: 0 }) =>
+                {
+                    Ring::emulated(entries, p)
+                }
+                r => r,
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Engine {
+    Kernel(OwnedFd),
+    Emulated(Box<Emulator>),
+}
+
+/// An offload ring: a submission queue of syscalls and a completion queue
+/// of their results, shared with the kernel (or the emulated backend).
+///
+/// The safe way to use it is [`Ring::batch`]; [`Ring::push`] and
+/// [`Ring::completions`] are the low-level queue interface.
+///
+/// A ring belongs to the process that created it: after `fork()` the child
+/// gets [`ErrorKind::Forked`] from every call.
+#[derive(Debug)]
+pub struct Ring {
+    // Field order is drop order: unmap before the fd closes.
+    pub(crate) q: Queues,
+    engine: Engine,
+    params: offload_params,
+    /// Our SQ tail: entries pushed, published by `submit`.
+    pub(crate) sq_tail: u32,
+    /// Our CQ head.
+    cq_head: u32,
+    /// The last pushed entry carried LINK: a chain is open.
+    pub(crate) open_chain: bool,
+    pid: u32,
+    fork_gen: u64,
+    /// Completions of user entries set aside while the crate looked for its own.
+    pub(crate) backlog: VecDeque<Completion>,
+    pub(crate) owned: OwnedOps,
+}
+
+impl Ring {
+    /// A ring of `entries` SQ slots on [`Backend::Auto`]; see [`Builder`].
+    ///
+    /// ```
+    /// let ring = syscall_offload::Ring::new(32)?;
+    /// println!("entries run on the {:?} backend", ring.backend());
+    /// # Ok::<(), syscall_offload::Error>(())
+    /// ```
+    pub fn new(entries: u32) -> Result<Ring> {
+        Builder::new(entries).build()
+    }
+
+    /// A [`Builder`] for a ring of `entries` SQ slots.
+    pub fn builder(entries: u32) -> Builder {
+        Builder::new(entries)
+    }
+
+    fn finish(q: Queues, engine: Engine, params: offload_params) -> Ring {
+        Ring {
+            q,
+            engine,
+            params,
+            sq_tail: 0,
+            cq_head: 0,
+            open_chain: false,
+            pid: std::process::id(),
+            fork_gen: fork_generation(),
+            backlog: VecDeque::new(),
+            owned: OwnedOps::default(),
+        }
+    }
+
+    fn kernel(entries: u32, mut p: offload_params) -> Result<Ring> {
+        if !raw::kernel_has_offload() {
+            return Err(raw::unsupported_error("offload_setup"));
+        }
+        let worker = p.flags & OFFLOAD_SETUP_WORKER != 0;
+        let fd = raw::setup(entries, &mut p).map_err(|e| match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP) if worker => Error::new(
+                ErrorKind::WorkerUnsupported,
+                libc::EOPNOTSUPP,
+                "offload_setup",
+                "this kernel has no worker mode (OFFLOAD_FEAT_WORKER)",
+            ),
+            Some(libc::EPERM) => Error::new(
+                ErrorKind::Os,
+                libc::EPERM,
+                "offload_setup",
+                "kernel.offload_disabled forbids offload rings for this process",
+            ),
+            _ => Error::from_io("offload_setup", &e),
+        })?;
+        let map = Mmap::ring(fd.as_fd(), p.ring_size).map_err(|e| Error::from_io("mmap ring", &e))?;
+        let q = Queues::new(map, &p)?;
+        Ok(Ring::finish(q, Engine::Kernel(fd), p))
+    }
+
+    fn emulated(entries: u32, p: offload_params) -> Result<Ring> {
+        if p.flags & (OFFLOAD_SETUP_WORKER | OFFLOAD_SETUP_WORKER_CPU) != 0 {
+            return Err(Error::new(
+                ErrorKind::WorkerUnsupported,
+                libc::EOPNOTSUPP,
+                "offload_setup",
+                "the emulated backend runs entries inline only",
+            ));
+        }
+        // The kernel's rounding (`Builder::params` checked the bounds).
+        let sq_entries = entries.next_power_of_two();
+        let cq_entries =
+            if p.flags & OFFLOAD_SETUP_CQSIZE != 0 { p.cq_entries.next_power_of_two() } else { 2 * sq_entries };
+        let p = queue::emulated_params(sq_entries, cq_entries, p.flags);
+        let len = usize::try_from(p.ring_size).map_err(|_| Error::invalid("offload_setup", "ring too large"))?;
+        let map = Mmap::anonymous(len).map_err(|e| Error::from_io("mmap ring", &e))?;
+        queue::init_emulated(&map, &p);
+        let q = Queues::new(map, &p)?;
+        Ok(Ring::finish(q, Engine::Emulated(Box::new(Emulator::new())), p))
+    }
+
+    /// The backend this ring runs on: [`Backend::Kernel`] or
+    /// [`Backend::Emulated`], never `Auto`.
+    pub fn backend(&self) -> Backend {
+        match self.engine {
+            Engine::Kernel(_) => Backend::Kernel,
+            Engine::Emulated(_) => Backend::Emulated,
+        }
+    }
+
+    /// The ring fd (`None` on the emulated backend, which has none).
+    pub fn as_fd(&self) -> Option<BorrowedFd<'_>> {
+        match &self.engine {
+            Engine::Kernel(fd) => Some(fd.as_fd()),
+            Engine::Emulated(_) => None,
+        }
+    }
+
+    /// The `struct offload_params` that `offload_setup()` returned.
+    pub fn params(&self) -> &offload_params {
+        &self.params
+    }
+
+    /// `offload_params.features`.
+    pub fn features(&self) -> Features {
+        Features::from_bits_retain(self.params.features)
+    }
+
+    /// Whether a kernel worker polls this ring (`OFFLOAD_SETUP_WORKER`).
+    pub fn is_worker(&self) -> bool {
+        self.params.flags & OFFLOAD_SETUP_WORKER != 0
+    }
+
+    /// SQ size (a power of two).
+    pub fn sq_entries(&self) -> u32 {
+        self.q.sq_entries
+    }
+
+    /// CQ size (a power of two).
+    pub fn cq_entries(&self) -> u32 {
+        self.q.cq_entries
+    }
+
+    pub(crate) fn check_fork(&self, what: &'static str) -> Result<()> {
+        if fork_generation() != self.fork_gen {
+            return Err(Error::forked(what));
+        }
+        Ok(())
+    }
+
+    fn check_owner(&self, what: &'static str) -> Result<()> {
+        self.check_fork(what)?;
+        if std::process::id() != self.pid {
+            return Err(Error::forked(what));
+        }
+        Ok(())
+    }
+
+    /// Entries pushed and not yet consumed by the kernel.
+    pub fn sq_len(&self) -> u32 {
+        self.sq_tail.wrapping_sub(self.q.sq_head().load(Ordering::Acquire))
+    }
+
+    /// Free SQ slots.
+    pub fn sq_space(&self) -> u32 {
+        self.q.sq_entries.saturating_sub(self.sq_len())
+    }
+
+    /// Writes `entry` into the next SQ slot; [`submit`](Ring::submit) makes
+    /// it visible to the kernel.
+    ///
+    /// Errors: [`ErrorKind::SubmissionQueueFull`] when no slot is free,
+    /// [`ErrorKind::InvalidInput`] for a `user_data` with bit 63 set
+    /// (reserved), [`ErrorKind::Forked`] after `fork()`.
+    ///
+    /// # Safety
+    ///
+    /// The kernel runs the entry's syscall with its raw arguments when this
+    /// ring is next submitted, which may be after this call returns: every
+    /// pointer in `entry` must stay valid for the access the syscall makes
+    /// (a read buffer writable, a write buffer readable, for its length)
+    /// until the entry's completion has been posted, or until the ring is
+    /// dropped without submitting it. File descriptors must stay open for
+    /// the same time, or the call lands on whatever file takes their number.
+    ///
+    /// ```
+    /// use syscall_offload::{Backend, Entry, Ring};
+    /// let mut ring = Ring::builder(8).backend(Backend::Emulated).build()?;
+    /// // SAFETY: getpid takes no pointers.
+    /// unsafe { ring.push(&Entry::getpid().user_data(1))? };
+    /// ring.submit()?;
+    /// let c = ring.completions().next().unwrap();
+    /// assert_eq!(c.res, std::process::id() as i64);
+    /// # Ok::<(), syscall_offload::Error>(())
+    /// ```
+    pub unsafe fn push(&mut self, entry: &Entry) -> Result<()> {
+        if entry.0.user_data & RESERVED != 0 {
+            return Err(Error::invalid("push", "user_data values with bit 63 set are reserved"));
+        }
+        self.push_sqe(&entry.0)
+    }
+
+    pub(crate) fn push_sqe(&mut self, sqe: &offload_sqe) -> Result<()> {
+        self.check_fork("push")?;
+        if self.sq_space() == 0 {
+            return Err(Error::new(
+                ErrorKind::SubmissionQueueFull,
+                libc::EBUSY,
+                "push",
+                "the submission queue is full; submit first",
+            ));
+        }
+        self.q.write_sqe(self.sq_tail, sqe);
+        self.sq_tail = self.sq_tail.wrapping_add(1);
+        self.open_chain = sqe.flags & OFFLOAD_SQE_LINK != 0;
+        Ok(())
+    }
+
+    /// Publishes the pushed entries (store-release of the SQ tail).
+    pub(crate) fn publish(&self) {
+        self.q.sq_tail().store(self.sq_tail, Ordering::Release);
+    }
+
+    /// `offload_enter(fd, to_submit, min_complete, flags)` on either backend;
+    /// the errno is returned bare so callers can retry.
+    pub(crate) fn enter_raw(&mut self, to_submit: u32, min_complete: u32, flags: u32) -> std::result::Result<u32, i32> {
+        match &mut self.engine {
+            // SAFETY: every entry in the SQ was pushed under the contract of
+            // `push` (or by `batch`/`push_owned`, which keep their buffers
+            // alive until the completion is reaped).
+            Engine::Kernel(fd) => unsafe {
+                raw::enter(fd.as_fd(), to_submit, min_complete, EnterFlags::from_bits_retain(flags))
+            }
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)),
+            Engine::Emulated(emu) => emu.enter(&self.q, to_submit, flags),
+        }
+    }
+
+    fn submit_inner(&mut self, want: u32, what: &'static str) -> Result<u32> {
+        self.check_owner(what)?;
+        self.publish();
+        let pending = self.sq_len();
+        let mut flags = 0;
+        if want > 0 {
+            flags |= OFFLOAD_ENTER_GETEVENTS;
+        }
+        if self.is_worker() {
+            let sleeping = SqFlags::from_bits_retain(self.q.sq_flags().load(Ordering::Acquire)).contains(SqFlags::NEED_WAKEUP);
+            if sleeping {
+                flags |= OFFLOAD_ENTER_SQ_WAKEUP;
+            } else if want == 0 {
+                return Ok(pending);
+            }
+        }
+        self.enter_raw(pending, want, flags).map_err(|e| Error::os(what, e))
+    }
+
+    /// `offload_enter(fd, queued, 0, 0)`: runs the queued entries (inline
+    /// rings: now, in order, in this thread) and returns how many were
+    /// consumed. Fewer than queued when the CQ filled up or a signal came;
+    /// `EBUSY` when the CQ is full and nothing could be consumed.
+    ///
+    /// On a worker ring it publishes the entries and wakes the worker if it
+    /// sleeps (`OFFLOAD_ENTER_SQ_WAKEUP`), returning the number queued.
+    pub fn submit(&mut self) -> Result<u32> {
+        self.submit_inner(0, "offload_enter")
+    }
+
+    /// `offload_enter(fd, queued, want, OFFLOAD_ENTER_GETEVENTS)`: submits,
+    /// then waits until `want` completions are posted. Inline rings post
+    /// every completion before `offload_enter` returns, so it never waits.
+    pub fn submit_and_wait(&mut self, want: u32) -> Result<u32> {
+        self.submit_inner(want, "offload_enter")
+    }
+
+    /// Takes one CQE off the CQ (load-acquire of the tail, store-release of
+    /// the head).
+    pub(crate) fn pop_cqe(&mut self) -> Option<Completion> {
+        if self.check_fork("completions").is_err() {
+            return None;
+        }
+        let tail = self.q.cq_tail().load(Ordering::Acquire);
+        if tail == self.cq_head {
+            return None;
+        }
+        let c = self.q.read_cqe(self.cq_head);
+        self.cq_head = self.cq_head.wrapping_add(1);
+        self.q.cq_head().store(self.cq_head, Ordering::Release);
+        Some(c.into())
+    }
+
+    /// Completions posted so far: an iterator that reaps each CQE as it is
+    /// yielded, freeing its slot.
+    ///
+    /// Completions of the crate's own entries (owned operations) are routed
+    /// to [`Ring::owned_completions`] instead. After `fork()` it yields
+    /// nothing.
+    pub fn completions(&mut self) -> Completions<'_> {
+        Completions { ring: self }
+    }
+
+    /// CQEs posted and not yet reaped.
+    pub fn cq_len(&self) -> u32 {
+        self.q.cq_tail().load(Ordering::Acquire).wrapping_sub(self.cq_head) + self.backlog.len() as u32
+    }
+
+    /// Reaps CQEs until `stop` says so or the CQ is empty, routing crate
+    /// entries; user completions go to the backlog. Returns batch CQEs to `f`.
+    pub(crate) fn drain(&mut self, mut batch: impl FnMut(u64, i64)) {
+        while let Some(c) = self.pop_cqe() {
+            if c.user_data & RESERVED == 0 {
+                self.backlog.push_back(c);
+            } else if c.user_data & BATCH != 0 {
+                batch(c.user_data & !(RESERVED | BATCH), c.res);
+            } else {
+                self.owned.complete(c);
+            }
+        }
+    }
+
+    /// `offload_register(fd, OFFLOAD_REGISTER_PROBE, bitmap, 64)`: which
+    /// syscall numbers may be offloaded on this ring (the kernel's table
+    /// narrowed by the allowlist).
+    ///
+    /// ```
+    /// use syscall_offload::{Backend, Ring};
+    /// let ring = Ring::builder(8).backend(Backend::Emulated).build()?;
+    /// let probe = ring.probe()?;
+    /// assert!(probe.is_offloadable(libc::SYS_write as u32));
+    /// assert!(!probe.is_offloadable(libc::SYS_execve as u32));
+    /// # Ok::<(), syscall_offload::Error>(())
+    /// ```
+    pub fn probe(&self) -> Result<Probe> {
+        self.check_owner("offload_register PROBE")?;
+        let mut bitmap = vec![0u64; OFFLOAD_BITMAP_MAX_WORDS as usize];
+        let nr = match &self.engine {
+            Engine::Kernel(fd) => raw::register_probe(fd.as_fd(), &mut bitmap)
+                .map_err(|e| Error::from_io("offload_register PROBE", &e))?,
+            Engine::Emulated(emu) => emu.probe(&mut bitmap).map_err(|e| Error::os("offload_register PROBE", e))?,
+        };
+        Ok(Probe { bitmap, nr_syscalls: nr })
+    }
+
+    /// `offload_register(fd, OFFLOAD_REGISTER_ALLOWLIST, bitmap, n)` with the
+    /// bitmap of `allowed`: narrows the ring to those syscall numbers. The
+    /// allowlist can only shrink; entries outside it complete with
+    /// `-EOPNOTSUPP`.
+    ///
+    /// ```
+    /// use syscall_offload::{Backend, Entry, Ring};
+    /// let mut ring = Ring::builder(8).backend(Backend::Emulated).build()?;
+    /// ring.restrict(&[libc::SYS_read as u32, libc::SYS_write as u32])?;
+    /// // SAFETY: getpid takes no pointers.
+    /// unsafe { ring.push(&Entry::getpid())? };
+    /// ring.submit()?;
+    /// assert_eq!(ring.completions().next().unwrap().res, -libc::EOPNOTSUPP as i64);
+    /// # Ok::<(), syscall_offload::Error>(())
+    /// ```
+    pub fn restrict(&mut self, allowed: &[u32]) -> Result<()> {
+        let mut bitmap = vec![0u64; OFFLOAD_BITMAP_MAX_WORDS as usize];
+        for &nr in allowed {
+            if let Some(w) = bitmap.get_mut(nr as usize / 64) {
+                *w |= 1 << (nr % 64);
+            }
+        }
+        self.restrict_bitmap(&bitmap)
+    }
+
+    /// [`restrict`](Ring::restrict) with a raw bitmap of 1 to 64 words.
+    pub fn restrict_bitmap(&mut self, bitmap: &[u64]) -> Result<()> {
+        const WHAT: &str = "offload_register ALLOWLIST";
+        self.check_owner(WHAT)?;
+        match &mut self.engine {
+            Engine::Kernel(fd) => raw::register_allowlist(fd.as_fd(), bitmap).map_err(|e| Error::from_io(WHAT, &e)),
+            Engine::Emulated(emu) => emu.restrict(bitmap).map_err(|e| Error::os(WHAT, e)),
+        }
+    }
+
+    /// `offload_register(fd, OFFLOAD_REGISTER_EVENTFD, &eventfd, 1)`: the
+    /// eventfd is signalled whenever completions are posted, so an epoll
+    /// loop can wait for them. `EBUSY` if one is registered already.
+    pub fn register_eventfd(&mut self, eventfd: BorrowedFd<'_>) -> Result<()> {
+        const WHAT: &str = "offload_register EVENTFD";
+        self.check_owner(WHAT)?;
+        match &mut self.engine {
+            Engine::Kernel(fd) => raw::register_eventfd(fd.as_fd(), eventfd).map_err(|e| Error::from_io(WHAT, &e)),
+            Engine::Emulated(emu) => emu.register_eventfd(eventfd).map_err(|e| Error::os(WHAT, e)),
+        }
+    }
+
+    /// `offload_register(fd, OFFLOAD_UNREGISTER_EVENTFD, NULL, 0)`; `ENXIO`
+    /// if none is registered.
+    pub fn unregister_eventfd(&mut self) -> Result<()> {
+        const WHAT: &str = "offload_register UNREGISTER_EVENTFD";
+        self.check_owner(WHAT)?;
+        match &mut self.engine {
+            Engine::Kernel(fd) => raw::unregister_eventfd(fd.as_fd()).map_err(|e| Error::from_io(WHAT, &e)),
+            Engine::Emulated(emu) => emu.unregister_eventfd().map_err(|e| Error::os(WHAT, e)),
+        }
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // A worker may still be running owned operations: wait for them,
+        // or leak their buffers if waiting is impossible. Inline rings have
+        // nothing in flight once `offload_enter` has returned.
+        if self.is_worker() && self.owned.in_flight() > 0 {
+            let mut ok = self.check_owner("drop").is_ok();
+            while ok && self.owned.in_flight() > 0 {
+                match self.enter_raw(0, 1, OFFLOAD_ENTER_GETEVENTS | OFFLOAD_ENTER_SQ_WAKEUP) {
+                    Ok(_) | Err(libc::EINTR) => self.drain(|_, _| {}),
+                    Err(_) => ok = false,
+                }
+            }
+            if !ok {
+                self.owned.leak();
+            }
+        }
+    }
+}
+
+/// Iterator of [`Ring::completions`].
+#[derive(Debug)]
+pub struct Completions<'a> {
+    ring: &'a mut Ring,
+}
+
+impl Iterator for Completions<'_> {
+    type Item = Completion;
+
+    fn next(&mut self) -> Option<Completion> {
+        if let Some(c) = self.ring.backlog.pop_front() {
+            return Some(c);
+        }
+        loop {
+            let c = self.ring.pop_cqe()?;
+            if c.user_data & RESERVED == 0 {
+                return Some(c);
+            }
+            self.ring.owned.complete(c);
+        }
+    }
+}
+
+/// The answer of [`Ring::probe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    bitmap: Vec<u64>,
+    nr_syscalls: u32,
+}
+
+impl Probe {
+    /// Whether entries with syscall number `nr` run on this ring.
+    pub fn is_offloadable(&self, nr: u32) -> bool {
+        self.bitmap.get(nr as usize / 64).is_some_and(|w| w & (1 << (nr % 64)) != 0)
+    }
+
+    /// The kernel's `NR_syscalls`: bits at and above it are meaningless.
+    pub fn nr_syscalls(&self) -> u32 {
+        self.nr_syscalls
+    }
+
+    /// The raw bitmap (64 words).
+    pub fn bitmap(&self) -> &[u64] {
+        &self.bitmap
+    }
+
+    /// The offloadable numbers, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.nr_syscalls.min(OFFLOAD_BITMAP_MAX_WORDS * 64)).filter(|&n| self.is_offloadable(n))
+    }
+}

@@ -1,0 +1,533 @@
+//! The whole API, on every available backend (see tests/common).
+
+mod common;
+
+use std::io::{IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use syscall_offload::{Backend, Completion, Entry, ErrorKind, OwnedOp, Ring, SqeFlags};
+
+fn getpid_pid() -> i64 {
+    std::process::id() as i64
+}
+
+fn run(ring: &mut Ring, entries: &[Entry]) -> Vec<Completion> {
+    for e in entries {
+        // SAFETY: the tests' entries point at statics, live locals of the
+        // caller, or deliberately bad addresses the kernel checks.
+        unsafe { ring.push(e).expect("push") };
+    }
+    let n = ring.submit().expect("submit");
+    assert_eq!(n as usize, entries.len());
+    ring.completions().collect()
+}
+
+#[test]
+fn builder_rejects_zero_and_too_many_entries() {
+    for b in backends() {
+        for n in [0, 4097, u32::MAX] {
+            let e = Ring::builder(n).backend(b).build().unwrap_err();
+            assert_eq!((e.kind(), e.errno()), (ErrorKind::InvalidInput, libc::EINVAL), "{n}");
+        }
+    }
+}
+
+#[test]
+fn builder_rejects_cq_smaller_than_sq_or_too_large() {
+    for b in backends() {
+        for cq in [4, 8193] {
+            let e = Ring::builder(8).cq_entries(cq).backend(b).build().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{cq}");
+        }
+    }
+}
+
+#[test]
+fn sizes_are_rounded_up_to_powers_of_two() {
+    for b in backends() {
+        let r = ring(b, 5);
+        assert_eq!((r.sq_entries(), r.cq_entries()), (8, 16));
+        let r = Ring::builder(5).cq_entries(20).backend(b).build().unwrap();
+        assert_eq!((r.sq_entries(), r.cq_entries()), (8, 32));
+        let r = Ring::builder(4096).cq_entries(8192).backend(b).build().unwrap();
+        assert_eq!((r.sq_entries(), r.cq_entries()), (4096, 8192));
+    }
+}
+
+#[test]
+fn worker_mode_is_a_typed_error_without_worker_support() {
+    for b in backends() {
+        let e = Ring::builder(8).worker(Duration::from_millis(10)).backend(b).build().unwrap_err();
+        assert_eq!((e.kind(), e.errno()), (ErrorKind::WorkerUnsupported, libc::EOPNOTSUPP));
+        let e = Ring::builder(8).worker_cpu(0).backend(b).build().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::WorkerUnsupported);
+    }
+}
+
+#[test]
+fn worker_on_an_unknown_cpu_is_invalid_input() {
+    let e = Ring::builder(8).worker_cpu(1 << 20).build().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let e = Ring::builder(8).worker(Duration::from_secs(u64::MAX / 2)).build().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn kernel_backend_without_offload_is_unsupported_and_auto_falls_back() {
+    if kernel_available() {
+        assert_eq!(Ring::new(4).unwrap().backend(), Backend::Kernel);
+        return;
+    }
+    let e = Ring::builder(4).backend(Backend::Kernel).build().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    let msg = e.to_string();
+    assert!(msg.contains("CONFIG_SYSCALL_OFFLOAD") && msg.contains("Backend::Emulated"), "{msg}");
+    assert_eq!(Ring::new(4).unwrap().backend(), Backend::Emulated);
+    // The raw calls refuse too, without issuing 463..465.
+    let mut p = syscall_offload::raw::offload_params { size: 128, ..Default::default() };
+    let e = syscall_offload::raw::setup(4, &mut p).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+}
+
+#[test]
+fn entries_complete_in_submission_order_with_their_user_data() {
+    for b in backends() {
+        let mut r = ring(b, 8);
+        let es: Vec<Entry> = (0..8).map(|i| Entry::getpid().user_data(i)).collect();
+        let cs = run(&mut r, &es);
+        assert_eq!(cs, (0..8).map(|i| Completion { user_data: i, res: getpid_pid() }).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn unknown_sqe_flags_complete_with_einval() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        let cs = run(&mut r, &[Entry::getpid().raw_flags(1 << 7).user_data(1), Entry::getpid().user_data(2)]);
+        assert_eq!(cs[0].res, EINVAL);
+        assert_eq!(cs[1].res, getpid_pid());
+    }
+}
+
+#[test]
+fn non_offloadable_syscalls_complete_with_eopnotsupp() {
+    for b in backends() {
+        let mut r = ring(b, 8);
+        let nrs = [libc::SYS_fork as u32, libc::SYS_execve as u32, libc::SYS_exit as u32, 463, 464, 465, 100_000];
+        let es: Vec<Entry> = nrs.iter().map(|&nr| Entry::syscall(nr, [0; 6])).collect();
+        for c in run(&mut r, &es) {
+            assert_eq!(c.res, EOPNOTSUPP);
+        }
+    }
+}
+
+#[test]
+fn a_bad_pointer_fails_only_its_own_entry() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        let zero = std::fs::File::open("/dev/zero").unwrap();
+        let cs = run(&mut r, &[Entry::read(zero.as_raw_fd(), 8 as *mut u8, 16), Entry::getpid()]);
+        assert_eq!(cs[0].res, EFAULT);
+        assert_eq!(cs[1].res, getpid_pid());
+    }
+}
+
+#[test]
+fn a_length_over_isize_max_is_rejected_by_the_kernel_not_a_crash() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        let zero = std::fs::File::open("/dev/zero").unwrap();
+        let mut buf = [0u8; 8];
+        let cs = run(&mut r, &[Entry::read(zero.as_raw_fd(), buf.as_mut_ptr(), usize::MAX)]);
+        assert!(cs[0].res < 0, "{cs:?}");
+    }
+}
+
+#[test]
+fn a_failed_link_cancels_the_rest_of_its_chain_only() {
+    for b in backends() {
+        let mut r = ring(b, 8);
+        let cs = run(
+            &mut r,
+            &[
+                Entry::close(-1).flags(SqeFlags::LINK).user_data(1),
+                Entry::getpid().flags(SqeFlags::LINK).user_data(2),
+                Entry::getpid().user_data(3),
+                Entry::getpid().user_data(4),
+            ],
+        );
+        let res: Vec<i64> = cs.iter().map(|c| c.res).collect();
+        assert_eq!(res, [EBADF, ECANCELED, ECANCELED, getpid_pid()]);
+    }
+}
+
+#[test]
+fn a_chain_goes_on_across_submit_calls() {
+    for b in backends() {
+        let mut r = ring(b, 8);
+        let cs = run(&mut r, &[Entry::close(-1).flags(SqeFlags::LINK)]);
+        assert_eq!(cs[0].res, EBADF);
+        let cs = run(&mut r, &[Entry::getpid(), Entry::getpid()]);
+        assert_eq!((cs[0].res, cs[1].res), (ECANCELED, getpid_pid()));
+    }
+}
+
+#[test]
+fn a_successful_link_runs_the_next_entry() {
+    for b in backends() {
+        let mut r = ring(b, 8);
+        let cs = run(&mut r, &[Entry::getpid().flags(SqeFlags::LINK), Entry::close(-1)]);
+        assert_eq!((cs[0].res, cs[1].res), (getpid_pid(), EBADF));
+    }
+}
+
+#[test]
+fn skip_success_posts_only_failures() {
+    for b in backends() {
+        let mut r = ring(b, 8);
+        let cs = run(
+            &mut r,
+            &[
+                Entry::getpid().flags(SqeFlags::SKIP_SUCCESS).user_data(1),
+                Entry::close(-1).flags(SqeFlags::SKIP_SUCCESS).user_data(2),
+                Entry::getpid().flags(SqeFlags::SKIP_SUCCESS | SqeFlags::LINK).user_data(3),
+                Entry::close(-1).flags(SqeFlags::SKIP_SUCCESS | SqeFlags::LINK).user_data(4),
+                Entry::getpid().flags(SqeFlags::SKIP_SUCCESS).user_data(5),
+                Entry::getpid().flags(SqeFlags::ASYNC).user_data(6),
+            ],
+        );
+        assert_eq!(
+            cs,
+            [
+                Completion { user_data: 2, res: EBADF },
+                Completion { user_data: 4, res: EBADF },
+                Completion { user_data: 5, res: ECANCELED },
+                Completion { user_data: 6, res: getpid_pid() },
+            ]
+        );
+    }
+}
+
+#[test]
+fn pushing_to_a_full_queue_is_an_error_not_a_panic() {
+    for b in backends() {
+        let mut r = ring(b, 2);
+        for _ in 0..2 {
+            // SAFETY: no pointers.
+            unsafe { r.push(&Entry::getpid()).unwrap() };
+        }
+        // SAFETY: as above.
+        let e = unsafe { r.push(&Entry::getpid()) }.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::SubmissionQueueFull);
+        assert_eq!(r.submit().unwrap(), 2);
+        // SAFETY: as above.
+        unsafe { r.push(&Entry::getpid()).unwrap() };
+    }
+}
+
+#[test]
+fn reserved_user_data_is_rejected() {
+    let mut r = ring(Backend::Emulated, 2);
+    // SAFETY: no pointers.
+    let e = unsafe { r.push(&Entry::getpid().user_data(1 << 63)) }.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn a_full_cq_stops_consumption_and_then_returns_ebusy() {
+    for b in backends() {
+        let mut r = Ring::builder(4).cq_entries(4).backend(b).build().unwrap();
+        for _ in 0..3 {
+            // SAFETY: no pointers.
+            unsafe { r.push(&Entry::getpid()).unwrap() };
+        }
+        assert_eq!(r.submit().unwrap(), 3);
+        for _ in 0..4 {
+            // SAFETY: no pointers.
+            unsafe { r.push(&Entry::getpid()).unwrap() };
+        }
+        assert_eq!(r.submit().unwrap(), 1, "one CQ slot was free");
+        let e = r.submit().unwrap_err();
+        assert_eq!(e.errno(), libc::EBUSY);
+        assert_eq!(r.completions().take(2).count(), 2);
+        assert_eq!(r.submit().unwrap(), 2);
+        assert_eq!(r.sq_len(), 1);
+        assert_eq!(r.completions().count(), 4);
+        assert_eq!(r.submit().unwrap(), 1);
+        assert_eq!(r.completions().count(), 1);
+    }
+}
+
+#[test]
+fn probe_reports_the_table_and_restrict_only_shrinks() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        let p = r.probe().unwrap();
+        assert!(p.nr_syscalls() >= 463);
+        assert!(p.is_offloadable(libc::SYS_read as u32) && p.is_offloadable(libc::SYS_getpid as u32));
+        assert!(!p.is_offloadable(libc::SYS_clone as u32) && !p.is_offloadable(463));
+        assert_eq!(p.iter().count(), if cfg!(target_arch = "x86_64") { 72 } else { p.iter().count() });
+        r.restrict(&[libc::SYS_getpid as u32, libc::SYS_close as u32]).unwrap();
+        r.restrict(&[libc::SYS_getpid as u32, libc::SYS_read as u32]).unwrap();
+        let p = r.probe().unwrap();
+        assert_eq!(p.iter().collect::<Vec<_>>(), [libc::SYS_getpid as u32]);
+        let cs = run(&mut r, &[Entry::getpid(), Entry::close(-1)]);
+        assert_eq!((cs[0].res, cs[1].res), (getpid_pid(), EOPNOTSUPP));
+        assert_eq!(r.restrict_bitmap(&[]).unwrap_err().errno(), libc::EINVAL);
+        assert_eq!(r.restrict_bitmap(&[0; 65]).unwrap_err().errno(), libc::EINVAL);
+    }
+}
+
+fn eventfd() -> OwnedFd {
+    // SAFETY: eventfd returns a new fd or -1.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    assert!(fd >= 0);
+    // SAFETY: a fresh fd.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+fn eventfd_count(fd: &OwnedFd) -> u64 {
+    let mut v = 0u64;
+    // SAFETY: reads 8 bytes into v.
+    let n = unsafe { libc::read(fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+    if n == 8 {
+        v
+    } else {
+        0
+    }
+}
+
+#[test]
+fn a_registered_eventfd_is_signalled_when_completions_are_posted() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        let efd = eventfd();
+        r.register_eventfd(efd.as_fd()).unwrap();
+        assert_eq!(r.register_eventfd(efd.as_fd()).unwrap_err().errno(), libc::EBUSY);
+        run(&mut r, &[Entry::getpid()]);
+        assert!(eventfd_count(&efd) >= 1);
+        run(&mut r, &[Entry::getpid().flags(SqeFlags::SKIP_SUCCESS)]);
+        assert_eq!(eventfd_count(&efd), 0, "nothing posted, nothing signalled");
+        r.unregister_eventfd().unwrap();
+        assert_eq!(r.unregister_eventfd().unwrap_err().errno(), libc::ENXIO);
+        run(&mut r, &[Entry::getpid()]);
+        assert_eq!(eventfd_count(&efd), 0);
+        let (rx, _tx) = pipe();
+        assert_eq!(r.register_eventfd(rx.as_fd()).unwrap_err().errno(), libc::EINVAL);
+    }
+}
+
+#[test]
+fn batch_writes_and_reads_borrowed_buffers() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        let (rx, tx) = pipe();
+        let a = b"abc".to_vec();
+        let bb = b"defg".to_vec();
+        let mut out = [0u8; 7];
+        let mut out2 = [0u8; 3];
+        let iov = [IoSlice::new(&bb)];
+        let ((), res) = r
+            .batch(|bt| {
+                bt.write(tx.as_fd(), &a);
+                bt.writev(tx.as_fd(), &iov);
+                bt.read(rx.as_fd(), &mut out);
+            })
+            .unwrap();
+        assert_eq!(res.iter().map(|r| r.unwrap()).collect::<Vec<_>>(), [3, 4, 7]);
+        assert_eq!(&out, b"abcdefg");
+        let mut iov = [IoSliceMut::new(&mut out2)];
+        let (_, res) = r
+            .batch(|bt| {
+                bt.write(tx.as_fd(), b"xyz");
+                bt.readv(rx.as_fd(), &mut iov);
+            })
+            .unwrap();
+        assert_eq!(res.get(syscall_offload::OpId(1)).unwrap(), 3);
+        assert_eq!(&out2, b"xyz");
+    }
+}
+
+#[test]
+fn batch_larger_than_both_queues_completes_every_entry() {
+    for b in backends() {
+        let mut r = Ring::builder(4).cq_entries(4).backend(b).build().unwrap();
+        let (_, res) = r
+            .batch(|bt| {
+                for _ in 0..100 {
+                    bt.getpid();
+                }
+            })
+            .unwrap();
+        assert_eq!(res.len(), 100);
+        assert!(res.iter().all(|r| r.unwrap() == std::process::id() as u64));
+        assert_eq!(r.sq_len(), 0);
+    }
+}
+
+#[test]
+fn batch_links_cancel_and_end_with_the_batch() {
+    for b in backends() {
+        let mut r = ring(b, 8);
+        let (bad, _tx) = pipe();
+        let (_, res) = r
+            .batch(|bt| {
+                bt.lseek(bad.as_fd(), -1, libc::SEEK_SET).link();
+                bt.getpid().link();
+            })
+            .unwrap();
+        assert_eq!(res.iter().map(|r| r.map_err(|e| e.raw_os_error())).collect::<Vec<_>>(), [
+            Err(Some(libc::ESPIPE)),
+            Err(Some(libc::ECANCELED))
+        ]);
+        // The chain ended with the batch.
+        let (_, res) = r.batch(|bt| bt.getpid().id()).unwrap();
+        assert!(res.get(syscall_offload::OpId(0)).is_ok());
+    }
+}
+
+#[test]
+fn batch_after_pushed_entries_keeps_their_completions() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        // SAFETY: no pointers.
+        unsafe { r.push(&Entry::getpid().user_data(77)).unwrap() };
+        let (_, res) = r.batch(|bt| bt.getpid().id()).unwrap();
+        assert_eq!(res.len(), 1);
+        let cs: Vec<_> = r.completions().collect();
+        assert_eq!(cs, [Completion { user_data: 77, res: getpid_pid() }]);
+    }
+}
+
+#[test]
+fn batch_refuses_to_join_an_open_link_chain() {
+    let mut r = ring(Backend::Emulated, 4);
+    // SAFETY: no pointers.
+    unsafe { r.push(&Entry::getpid().flags(SqeFlags::LINK)).unwrap() };
+    assert_eq!(r.batch(|bt| bt.getpid().id()).unwrap_err().kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn a_panicking_batch_closure_submits_nothing() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        let buf = vec![0u8; 16];
+        let zero = std::fs::File::open("/dev/zero").unwrap();
+        let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = r.batch(|bt| {
+                bt.write(zero.as_fd(), &buf);
+                panic!("boom");
+            });
+        }));
+        assert!(got.is_err());
+        assert_eq!(r.sq_len(), 0);
+        assert_eq!(r.completions().count(), 0);
+        let (_, res) = r.batch(|bt| bt.getpid().id()).unwrap();
+        assert_eq!(res.len(), 1);
+    }
+}
+
+#[test]
+fn batch_opens_reads_and_closes_files_with_owned_fds() {
+    for b in backends() {
+        let dir = temp_dir("open");
+        let path = dir.join("f");
+        std::fs::write(&path, b"offload").unwrap();
+        let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        let mut r = ring(b, 4);
+        let (id, mut res) = r.batch(|bt| bt.openat(None, &cpath, libc::O_RDONLY, 0).id()).unwrap();
+        let fd = res.take_fd(id).unwrap();
+        assert_eq!(res.take_fd(id).unwrap_err().raw_os_error(), Some(libc::EBADF));
+        let mut out = [0u8; 7];
+        let (_, res) = r
+            .batch(|bt| {
+                bt.pread(fd.as_fd(), &mut out, 0);
+            })
+            .unwrap();
+        assert_eq!(res.get(syscall_offload::OpId(0)).unwrap(), 7);
+        assert_eq!(&out, b"offload");
+        let raw = fd.as_raw_fd();
+        let (_, res) = r.batch(|bt| bt.close(fd).id()).unwrap();
+        assert_eq!(res.get(syscall_offload::OpId(0)).unwrap(), 0);
+        let _ = raw;
+        let (id, res) = r.batch(|bt| bt.openat(None, c"/nonexistent/x", libc::O_RDONLY, 0).id()).unwrap();
+        assert_eq!(res.get(id).unwrap_err().raw_os_error(), Some(libc::ENOENT));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn batch_drives_loopback_sockets() {
+    for b in backends() {
+        let mut r = ring(b, 8);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (sock, mut res) = r.batch(|bt| bt.socket(libc::AF_INET, libc::SOCK_STREAM, 0).id()).unwrap();
+        let sock = res.take_fd(sock).unwrap();
+        let (_, res) = r.batch(|bt| bt.connect(sock.as_fd(), addr).id()).unwrap();
+        assert!(res.get(syscall_offload::OpId(0)).is_ok());
+        let (mut peer, _) = listener.accept().unwrap();
+        let msg = b"ping";
+        let iov = [IoSlice::new(msg)];
+        let (_, res) = r
+            .batch(|bt| {
+                bt.send(sock.as_fd(), msg, 0);
+                bt.sendmsg(sock.as_fd(), &iov, 0);
+            })
+            .unwrap();
+        assert_eq!(res.iter().map(|r| r.unwrap()).collect::<Vec<_>>(), [4, 4]);
+        let mut got = [0u8; 8];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"pingping");
+        peer.write_all(b"pong!").unwrap();
+        let mut a = [0u8; 2];
+        let mut c = [0u8; 3];
+        let mut iov = [IoSliceMut::new(&mut c)];
+        let (_, res) = r
+            .batch(|bt| {
+                bt.recv(sock.as_fd(), &mut a, libc::MSG_WAITALL);
+                bt.recvmsg(sock.as_fd(), &mut iov, libc::MSG_WAITALL);
+                bt.shutdown(sock.as_fd(), std::net::Shutdown::Both);
+            })
+            .unwrap();
+        assert_eq!(res.iter().map(|r| r.unwrap()).collect::<Vec<_>>(), [2, 3, 0]);
+        assert_eq!((&a, &c), (b"po", b"ng!"));
+    }
+}
+
+#[test]
+fn owned_operations_return_their_buffers() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        let (rx, tx) = pipe();
+        let rx = Arc::new(OwnedFd::from(rx));
+        let tx = Arc::new(OwnedFd::from(tx));
+        let w = r.push_owned(OwnedOp::write(tx.clone(), b"owned".to_vec())).unwrap();
+        let rd = r.push_owned(OwnedOp::read(rx.clone(), Vec::with_capacity(16))).unwrap();
+        assert_eq!(r.owned_in_flight(), 2);
+        r.wait_owned().unwrap();
+        let done: Vec<_> = r.owned_completions().collect();
+        assert_eq!(done.len(), 2);
+        assert_eq!((done[0].ticket, done[0].result.as_ref().unwrap()), (w, &5));
+        assert_eq!((done[1].ticket, &done[1].buf[..]), (rd, &b"owned"[..]));
+        assert_eq!(r.owned_in_flight(), 0);
+    }
+}
+
+#[test]
+fn dropping_a_ring_with_queued_entries_frees_everything() {
+    for b in backends() {
+        let mut r = ring(b, 8);
+        let zero = Arc::new(OwnedFd::from(std::fs::File::open("/dev/zero").unwrap()));
+        for _ in 0..4 {
+            r.push_owned(OwnedOp::read(zero.clone(), Vec::with_capacity(4096))).unwrap();
+        }
+        // SAFETY: no pointers.
+        unsafe { r.push(&Entry::getpid()).unwrap() };
+        drop(r);
+        assert_eq!(Arc::strong_count(&zero), 1, "the owned ops were dropped with the ring");
+    }
+}
