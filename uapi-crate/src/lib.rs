@@ -1,6 +1,82 @@
-//! placeholder
+//! Batch Linux system calls through an **offload ring**.
+//!
+//! An offload ring is a file descriptor plus one shared mapping holding a
+//! submission queue (SQ) of system call requests and a completion queue (CQ)
+//! of their results. `offload_enter(2)` runs up to N queued calls in the
+//! calling thread: N system calls for one mode switch. The kernel side is
+//! the `CONFIG_SYSCALL_OFFLOAD` patch series (`include/uapi/linux/offload.h`);
+//! this crate is its user-space interface.
+//!
+//! # Inline and worker rings
+//!
+//! * **Inline** (the default): [`Ring::submit`] runs the queued entries now,
+//!   in order, in this thread, and every completion is posted before it
+//!   returns. This is what the current kernel series implements.
+//! * **Worker** ([`Builder::worker`]): a kernel thread polls the SQ. Kernels
+//!   of the first series do not have it (`OFFLOAD_FEAT_WORKER` is unset) and
+//!   building such a ring fails with [`ErrorKind::WorkerUnsupported`]; the
+//!   options and the owned-buffer API are there for when it lands.
+//!
+//! # Safety model
+//!
+//! An entry carries raw syscall arguments, some of them pointers the kernel
+//! will follow later, so the crate has three levels:
+//!
+//! * [`Ring::push`] is `unsafe`: the caller promises the buffers outlive
+//!   the entry.
+//! * [`Ring::batch`] is safe: its closure records entries whose buffers are
+//!   borrowed for the whole call, and it returns only when every entry has
+//!   completed (or was taken back out of the SQ). A panicking closure
+//!   submits nothing.
+//! * [`OwnedOp`] is safe for asynchronous use: the buffer moves into the
+//!   ring and comes back with the completion.
+//!
+//! ```
+//! use std::os::fd::AsFd;
+//! use syscall_offload::Ring;
+//!
+//! let mut ring = Ring::new(32)?; // Backend::Auto
+//! let file = std::fs::File::open("/dev/zero")?;
+//! let (mut a, mut b) = ([1u8; 8], [1u8; 8]);
+//! let (_, results) = ring.batch(|batch| {
+//!     batch.read(file.as_fd(), &mut a);
+//!     batch.read(file.as_fd(), &mut b);
+//! })?;
+//! assert!(results.iter().all(|r| r.unwrap() == 8));
+//! assert_eq!(a, [0; 8]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Backends
+//!
+//! [`Backend::Kernel`] uses the offload syscalls. Before issuing their
+//! numbers the crate checks that `/proc/sys/kernel/offload_disabled` exists,
+//! because on kernels without offload (6.13 and later) the same numbers are
+//! other system calls; without it the kernel backend is
+//! [`ErrorKind::Unsupported`], with a message saying what to do.
+//! [`Backend::Emulated`] runs each entry as a direct system call in user
+//! space with the kernel's semantics (order, link chains, skip-success, CQ
+//! back-pressure, `-EOPNOTSUPP` outside the offloadable table), for
+//! unpatched kernels and tests. [`Backend::Auto`] picks the kernel when it
+//! can; [`Ring::backend`] always tells which one runs.
+//!
+//! # Layers
+//!
+//! * `sys` (private, re-exported in [`raw`]): `#[repr(C)]` mirrors of the
+//!   uapi header with zerocopy derives, constants, syscall numbers.
+//! * [`raw`]: `setup`/`enter`/`register` returning `io::Result` with
+//!   `OwnedFd`/`BorrowedFd`, and the RAII [`raw::Mmap`].
+//! * [`Ring`]: the queues (Acquire/Release on the indices), registration,
+//!   [`Ring::batch`], owned operations.
+//!
+//! Errors are one type, [`Error`]: the errno, what failed, and an
+//! [`ErrorKind`]. It converts into `std::io::Error`.
+//!
+//! A ring belongs to the process that created it: after `fork()` the child
+//! gets [`ErrorKind::Forked`].
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod batch;
 mod emulated;

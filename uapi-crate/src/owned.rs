@@ -208,6 +208,11 @@ impl Ring {
                 Err(e) => return Err(e),
             }
             self.drain(|_, _| {});
+            if !self.is_worker() && self.owned.in_flight() > 0 && self.sq_len() == 0 {
+                // Inline rings post every completion inside offload_enter:
+                // an operation neither queued nor completed cannot exist.
+                return Err(Error::os("wait_owned", libc::EIO));
+            }
         }
         Ok(())
     }

@@ -107,13 +107,12 @@ fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
 /// ```
 pub fn setup(entries: u32, params: &mut offload_params) -> io::Result<OwnedFd> {
     let nr = check("offload_setup")?;
-    // SAFETY: `params` is a valid, writable `struct offload_params` of
-    // `params.size` bytes at most (the kernel reads/writes
-    // `min(size, sizeof)` bytes and we never claim more than we have).
-    let size = params.size as usize;
-    if size > std::mem::size_of::<offload_params>() {
+    // The kernel accesses `params.size` bytes: never claim more than we have.
+    if params.size as usize > std::mem::size_of::<offload_params>() {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
+    // SAFETY: `params` is a valid, writable `struct offload_params` of at
+    // least `params.size` bytes.
     let ret = unsafe { libc::syscall(nr as libc::c_long, entries, params as *mut offload_params) };
     let fd = cvt(ret)?;
     // SAFETY: on success the kernel returned a new fd that nothing else owns.
@@ -151,7 +150,8 @@ pub unsafe fn register(fd: BorrowedFd<'_>, opcode: u32, arg: *mut c_void, nr_arg
     let nr = check("offload_register")?;
     // SAFETY: the caller guarantees `arg`.
     let ret = unsafe { libc::syscall(nr as libc::c_long, fd.as_raw_fd(), opcode, arg, nr_args) };
-    cvt(ret).map(|n| n as i64)
+    #[allow(clippy::useless_conversion)] // c_long is i32 on 32-bit targets
+    cvt(ret).map(i64::from)
 }
 
 fn bitmap_words(len: usize) -> io::Result<u32> {

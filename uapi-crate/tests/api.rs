@@ -503,8 +503,8 @@ fn owned_operations_return_their_buffers() {
     for b in backends() {
         let mut r = ring(b, 4);
         let (rx, tx) = pipe();
-        let rx = Arc::new(OwnedFd::from(rx));
-        let tx = Arc::new(OwnedFd::from(tx));
+        let rx = Arc::new(rx);
+        let tx = Arc::new(tx);
         let w = r.push_owned(OwnedOp::write(tx.clone(), b"owned".to_vec())).unwrap();
         let rd = r.push_owned(OwnedOp::read(rx.clone(), Vec::with_capacity(16))).unwrap();
         assert_eq!(r.owned_in_flight(), 2);
