@@ -7,7 +7,10 @@
 #   3. Debian's linux-source-6.12 (trixie), fetched with apt-get download
 #      through a private sources list; the pinned version when offered,
 #      else the newest 6.12.x
-#   4. the kernel.org tarball of the pinned version, checked against its sha256
+#      (elsewhere: that package of the pinned version from Debian's pool,
+#      checked against its sha256)
+#   4. the kernel.org tarball of the pinned version, checked against
+#      KERNEL_PIN_SHA256
 # The version used is written to $1/.offload-base and printed.
 set -euo pipefail
 
@@ -15,6 +18,9 @@ dest=${1:?usage: get-kernel-source.sh DEST}
 CACHE=${CACHE:?}
 PIN=${KERNEL_PIN:?}
 PIN_SHA256=${KERNEL_PIN_SHA256:-}
+# Debian's package of the pinned version, for machines without Debian's apt
+DEB_VERSION=${DEB_VERSION-6.12.117-1}
+DEB_SHA256=${DEB_SHA256:-9141325315c7f1eca682113d185a8c77c82814aa6e32f7e127e61d6106403835}
 mkdir -p "$CACHE"
 
 if [ -d "$dest/.git" ] && [ -f "$dest/.offload-base" ]; then
@@ -38,7 +44,7 @@ elif [ -f "$CACHE/linux-$PIN.tar.xz" ]; then
 else
 	deb=
 	if [ -z "${NO_DEBIAN_SOURCE:-}" ] && command -v apt-get >/dev/null &&
-	   [ -f /etc/apt/sources.list.d/debian.sources -o -f /etc/apt/sources.list ]; then
+	   grep -qx "ID=debian" /etc/os-release 2>/dev/null; then
 		d=$CACHE/apt; mkdir -p "$d/lists/partial"
 		mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
 		[ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list)
@@ -56,10 +62,31 @@ else
 			fi
 		fi
 	fi
+	# Without Debian's apt (other distributions, CI runners): the same
+	# package straight from Debian's pool, checked against its pinned sha256.
+	if [ -z "$deb" ] && [ -z "${NO_DEBIAN_SOURCE:-}" ] && [ -n "$DEB_VERSION" ]; then
+		f=linux-source-6.12_${DEB_VERSION}_all.deb
+		for base in ${DEBIAN_MIRROR:-https://deb.debian.org/debian} \
+			    https://snapshot.debian.org/archive/debian/${DEB_SNAPSHOT:-20261125T000000Z}; do
+			echo "kernel source: downloading $base/pool/main/l/linux/$f"
+			if curl -fL --retry 3 -o "$CACHE/$f.part" "$base/pool/main/l/linux/$f" &&
+			   echo "$DEB_SHA256  $CACHE/$f.part" | sha256sum -c --quiet -; then
+				mv "$CACHE/$f.part" "$CACHE/$f"
+				deb=$CACHE/$f want=$DEB_VERSION
+				break
+			fi
+			rm -f "$CACHE/$f.part"
+		done
+	fi
 	if [ -n "$deb" ]; then
 		rm -rf "$CACHE/deb"; dpkg -x "$deb" "$CACHE/deb"
 		unpack_tar "$CACHE"/deb/usr/src/linux-source-6.12.tar.xz
 		rm -rf "$CACHE/deb"
+		# Debian's .gitignore ends with "/*" (hide everything at the top
+		# level from its packaging repository): drop that block so the
+		# tree behaves like upstream's. The series does not touch the file.
+		sed -i '/^# Debian packaging/,$d' "$dest.tmp/.gitignore"
+		sed -i '$ {/^#$/d}' "$dest.tmp/.gitignore"
 		origin="Debian linux-source-6.12 $want"
 	else
 		url=https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-$PIN.tar.xz
