@@ -34,10 +34,18 @@ git -C "$ksrc" am -q --whitespace=nowarn $series
 # The cover letter's text becomes the branch description for `make patches`
 cover=$(ls "$pdir"/0000-*.patch 2>/dev/null || true)
 if [ -n "$cover" ]; then
-	awk '/^Subject: / {sub(/^Subject: \[[^]]*\] /, ""); print; print ""; body=1; next}
-	     body && /^[A-Za-z].* \([0-9]+\):$/ {exit}
-	     body && started {print; next}
-	     body && /^$/ {started=1}' "$cover" > "$ksrc/.git/offload-cover.txt"
+	python3 - "$cover" > "$ksrc/.git/offload-cover.txt" <<'PY'
+import email, re, sys
+msg = email.message_from_binary_file(open(sys.argv[1], "rb"))
+subject = re.sub(r"\s+", " ", str(msg["Subject"]))
+subject = re.sub(r"^\[[^]]*\] ", "", subject)
+body = []
+for line in msg.get_payload().splitlines():
+    if re.match(r"^\S.* \(\d+\):$", line):   # the shortlog starts
+        break
+    body.append(line)
+print(subject + "\n\n" + "\n".join(body).strip())
+PY
 	git -C "$ksrc" config branch.offload.description "$(cat "$ksrc/.git/offload-cover.txt")"
 fi
 echo "$hash $(git -C "$ksrc" rev-parse HEAD)" > "$state"

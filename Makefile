@@ -1,0 +1,100 @@
+# syscall offload: kernel series, Rust crate and VM tests.
+#
+#   make demo     build the plain patched kernel, boot it, compare direct
+#                 syscalls with an inline offload ring
+#   make test     host tests, debug kernel, every test in the VM
+#
+# See README.md for the rest. Variables (make VAR=value):
+#   BUILD        where everything is built (default ./build, reused by later runs)
+#   KERNEL_SRC   use this unpacked 6.12 tree instead of fetching one
+#   FLAVOR       debug (KASAN, lockdep, kmemleak; default) or plain
+#   ACCEL        auto (default), kvm or tcg
+#   VM_TIMEOUT   seconds for a whole VM run; TEST_TIMEOUT per test in it
+
+SHELL        := /bin/bash
+BUILD        ?= $(CURDIR)/build
+VENV         := $(BUILD)/venv
+KSRC         := $(BUILD)/linux
+KERNEL_PIN   ?= 6.12.117
+FLAVOR       ?= debug
+JOBS         ?= $(shell nproc)
+VM_TIMEOUT   ?= 2400
+TEST_TIMEOUT ?= 900
+
+OBJ          = $(BUILD)/obj-$(FLAVOR)
+BZIMAGE      = $(OBJ)/arch/x86/boot/bzImage
+FRAGMENTS_plain = kernel-config/vm.config kernel-config/offload.config
+FRAGMENTS_debug = $(FRAGMENTS_plain) kernel-config/debug.config
+CCACHE       := $(shell command -v ccache 2>/dev/null)
+KMAKE        = $(MAKE) -C $(KSRC) O=$(OBJ) -j$(JOBS) $(if $(CCACHE),CC="ccache gcc")
+VNG          ?= $(VENV)/bin/vng
+export BUILD KERNEL_PIN ACCEL VM_TIMEOUT TEST_TIMEOUT KERNEL_SRC VNG
+
+ifeq ($(filter $(FLAVOR),debug plain),)
+$(error FLAVOR must be debug or plain, not '$(FLAVOR)')
+endif
+
+.PHONY: all deps kernel-source kernel patches reset-tree vm-test test host-test \
+        demo vm bench clean distclean help vm-progs
+
+all: help
+
+help:
+	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@VENV=$(VENV) scripts/deps.sh
+
+# --- kernel ---------------------------------------------------------------
+
+kernel-source: deps
+	@CACHE=$(BUILD)/cache KERNEL_PIN=$(KERNEL_PIN) scripts/get-kernel-source.sh $(KSRC)
+	@scripts/prepare-tree.sh $(KSRC) $(CURDIR)/patches
+
+kernel: kernel-source
+	@scripts/kconfig-if-changed.sh $(KSRC) $(OBJ) $(FRAGMENTS_$(FLAVOR))
+	@echo "kernel: building $(FLAVOR) kernel in $(OBJ)"
+	@$(KMAKE) -s bzImage headers
+	@mkdir -p $(OBJ)/selftests/offload
+	@$(MAKE) -s -C $(KSRC)/tools/testing/selftests/offload OUTPUT=$(OBJ)/selftests/offload \
+		KHDR_INCLUDES="-isystem $(OBJ)/usr/include" all
+	@echo "kernel: $(BZIMAGE) ($$(cat $(KSRC)/.offload-base))"
+
+# Export the commits of the kernel tree as patches/ with a cover letter.
+patches:
+	@scripts/export-patches.sh $(KSRC) $(CURDIR)/patches
+
+# Drop local commits in the kernel tree and re-apply patches/.
+reset-tree:
+	@rm -f $(KSRC)/.git/offload-applied
+	@git -C $(KSRC) reset -q --hard && scripts/prepare-tree.sh $(KSRC) $(CURDIR)/patches
+
+# --- tests ------------------------------------------------------------------
+
+host-test: deps
+	cargo test --workspace
+
+vm-progs: kernel-source
+	@$(MAKE) -s -C vm-tests OUT=$(BUILD)/vm-tests KHDR=$(OBJ)/usr/include
+
+vm-test: kernel vm-progs
+	@scripts/vm-test.sh $(BZIMAGE) $(OBJ) $(BUILD)/vm-out-$(FLAVOR)
+
+test: host-test
+	@$(MAKE) --no-print-directory FLAVOR=debug vm-test
+
+# --- demo and interactive use -------------------------------------------------
+
+demo:
+	@$(MAKE) --no-print-directory FLAVOR=plain kernel vm-progs
+	@scripts/vm-run.sh -t 600 $(BUILD)/obj-plain/arch/x86/boot/bzImage -- \
+		$(BUILD)/vm-tests/demo --accel "$$(scripts/accel.sh)"
+
+vm: kernel
+	@scripts/vm-run.sh $(BZIMAGE)
+
+clean:
+	rm -rf $(BUILD)/obj-* $(BUILD)/vm-tests $(BUILD)/vm-out-* target
+
+distclean:
+	rm -rf $(BUILD) target

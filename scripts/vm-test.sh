@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Run every VM test on a built kernel: the offload selftests, the programs
+# in vm-tests/ and the Rust crate's tests on the kernel backend. Fails if
+# a test fails or the guest kernel reports a problem (scripts/check-dmesg.sh).
+#   vm-test.sh BZIMAGE KERNEL_OBJ OUTDIR
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bzimage=${1:?usage: vm-test.sh BZIMAGE KERNEL_OBJ OUTDIR}; obj=${2:?}; out=${3:?}
+BUILD=${BUILD:-$here/build}
+rm -rf "$out"; mkdir -p "$out"
+manifest=$out/manifest.tsv
+
+{
+	printf 'kselftest-offload\t%s/vm-tests/run-kselftest.sh %s/selftests/offload/offload_test\n' "$here" "$obj"
+	printf 'demo-one-syscall-per-batch\t%s/vm-tests/demo --check --iterations 20 --accel %s\n' \
+		"$BUILD" "$("$here/scripts/accel.sh")"
+} > "$manifest"
+
+# The crate's test binaries, built on the host, run in the guest on the
+# kernel backend; SYSCALL_OFFLOAD_REQUIRE_KERNEL makes them fail, not skip,
+# if it is unavailable.
+if [ -f "$here/Cargo.toml" ]; then
+	(cd "$here" && cargo test --workspace --no-run --message-format=json 2>/dev/null) |
+	python3 -c '
+import json, sys, os
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m.get("profile", {}).get("test"):
+        exe = m["executable"]
+        name = m["target"]["name"] + "-" + m["target"]["kind"][0]
+        print("cargo-%s\tcd /tmp && SYSCALL_OFFLOAD_REQUIRE_KERNEL=1 %s --test-threads=1" % (name, exe))
+' >> "$manifest"
+fi
+
+echo "vm-test: $(grep -c . "$manifest") test programs:"; cut -f1 "$manifest" | sed 's/^/  /'
+set +e
+"$here/scripts/vm-run.sh" -o "$out" -t "${VM_TIMEOUT:-2400}" "$bzimage" -- \
+	"TEST_TIMEOUT=${TEST_TIMEOUT:-900} $here/vm-tests/run-in-vm.sh $manifest $out"
+rc=$?
+set -e
+"$here/scripts/check-dmesg.sh" "$out" || rc=1
+if [ "$rc" = 0 ]; then echo "vm-test: PASS"; else echo "vm-test: FAIL (logs in $out)"; fi
+exit "$rc"
