@@ -36,6 +36,8 @@ fn header() -> Option<String> {
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "patch"))
+        // The cover letter (0000-*) has no diff for git apply to take.
+        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("0000-")))
         .collect();
     list.sort();
     assert!(!list.is_empty(), "{} has no *.patch", patches.display());
