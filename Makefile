@@ -26,6 +26,8 @@ BZIMAGE      = $(OBJ)/arch/x86/boot/bzImage
 FRAGMENTS_plain = kernel-config/vm.config kernel-config/offload.config
 FRAGMENTS_debug = $(FRAGMENTS_plain) kernel-config/debug.config
 CCACHE       := $(shell command -v ccache 2>/dev/null)
+# Let clones at other paths share ccache hits (paths become relative)
+export CCACHE_BASEDIR ?= $(CURDIR)
 KMAKE        = $(MAKE) -C $(KSRC) O=$(OBJ) -j$(JOBS) $(if $(CCACHE),CC="ccache gcc")
 VNG          ?= $(VENV)/bin/vng
 export BUILD KERNEL_PIN ACCEL VM_TIMEOUT TEST_TIMEOUT KERNEL_SRC VNG

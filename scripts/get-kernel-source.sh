@@ -51,6 +51,8 @@ else
 		echo "deb $mirror trixie main" > "$d/sources.list"
 		o=(-o Dir::Etc::SourceList="$d/sources.list" -o Dir::Etc::SourceParts=/dev/null
 		   -o Dir::State::Lists="$d/lists" -o Dir::Cache::archives="$d/archives")
+		# root downloads into our cache directly, not through the _apt user
+		[ "$(id -u)" = 0 ] && o+=(-o APT::Sandbox::User=root)
 		if apt-get "${o[@]}" -qq update 2>/dev/null; then
 			versions=$(apt-cache "${o[@]}" madison linux-source-6.12 | awk '{print $3}')
 			want=$(echo "$versions" | grep -m1 "^$PIN-" || true)
