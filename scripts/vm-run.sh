@@ -9,7 +9,8 @@
 # is loaded. A paravirtual /dev/kvm (kvm_pvm, nested hypervisors) aborts or hangs
 # ordinary guests, so it counts as no KVM. The guest shares the host's / read-only
 # over 9p; OUTDIR (created) is shared read-write at the same path.
-# The whole VM gets a timeout (VM_TIMEOUT, -t; default 1800 s).
+# The whole VM gets a timeout (VM_TIMEOUT, -t; default 1800 s). VM_APPEND
+# adds kernel boot options (e.g. pti=on).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,11 +35,12 @@ shift
 accel=$("$here/accel.sh")
 args=(--run "$kernel" --force-9p --memory "${VM_MEMORY:-2G}" --cpus "${VM_CPUS:-2}")
 [ "$accel" = tcg ] && args+=(--disable-kvm)
+[ -n "${VM_APPEND:-}" ] && args+=(--append "$VM_APPEND")
 if [ -n "$out" ]; then
 	mkdir -p "$out"
 	args+=(--rwdir "$out")
 fi
-echo "vm-run: accelerator $accel, kernel $kernel" >&2
+echo "vm-run: accelerator $accel, kernel $kernel${VM_APPEND:+, boot options: $VM_APPEND}" >&2
 
 if [ $# -eq 0 ]; then
 	exec "$VNG" "${args[@]}"

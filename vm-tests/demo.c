@@ -2,11 +2,14 @@
 /*
  * The same work with direct syscalls and through an inline offload ring.
  *
- * Workload: an event-loop iteration that answers CLIENTS ready clients,
- * one 64-byte write() to each client's UNIX socket, as a Redis or nginx
- * reply phase does. "direct" makes the writes one by one; "ring" queues
- * them and runs them with one offload_enter(). Both must give the same
- * results (every write returns 64, every client receives its reply).
+ * Two workloads, each CLIENTS calls per event-loop iteration:
+ *  - reply: one 64-byte write() to each client's UNIX socket, as a Redis
+ *    or nginx reply phase does; the clients then read their replies;
+ *  - getppid: a call that does nearly nothing, so the mode switch is
+ *    most of its cost.
+ * "direct" makes the calls one by one; "ring" queues them and runs them
+ * with one offload_enter(). Both must give the same results (every write
+ * returns 64 and every client receives its reply; getppid the parent).
  *
  * It prints, for each mode, the syscalls entered per iteration (counted by
  * the kernel's raw_syscalls:sys_enter tracepoint, which emulation does not
@@ -15,7 +18,7 @@
  *   demo [--clients N] [--iterations N] [--accel NAME] [--check]
  *
  * --check exits non-zero unless the ring enters exactly one syscall per
- * iteration and direct mode one per write (used as a VM test).
+ * iteration and direct mode one per call (used as a VM test).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -77,6 +80,44 @@ static bool iteration_ring(void)
 	return ok;
 }
 
+static pid_t parent;	/* getppid(), read once at start */
+
+/* N calls that do next to nothing, direct. */
+static bool getppid_direct(void)
+{
+	bool ok = true;
+	int i;
+
+	for (i = 0; i < clients; i++)
+		ok &= syscall(__NR_getppid) == parent;
+	return ok;
+}
+
+/* The same N calls through the ring. */
+static bool getppid_ring(void)
+{
+	struct offload_cqe cqe;
+	bool ok = true;
+	int i;
+
+	for (i = 0; i < clients; i++)
+		if (ring_prep3(&ring, __NR_getppid, 0, i, 0, 0, 0))
+			return false;
+	if (sys_offload_enter(ring.fd, ring_publish(&ring), 0, 0) != clients)
+		return false;
+	for (i = 0; i < clients; i++) {
+		if (ring_reap(&ring, &cqe))
+			return false;
+		ok &= cqe.res == parent;
+	}
+	return ok;
+}
+
+static bool no_drain(void)
+{
+	return true;
+}
+
 /* The clients read their replies (not part of the measured work). */
 static bool drain_clients(void)
 {
@@ -97,14 +138,62 @@ static double now_ns(void)
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+/* The first line of a small file, or "unknown"; valid until the next call. */
+static const char *first_line(const char *path)
+{
+	static char buf[4096];	/* virtme-ng's kernel command lines are long */
+	FILE *f = fopen(path, "r");
+
+	if (!f || !fgets(buf, sizeof(buf), f))
+		strcpy(buf, "unknown");
+	if (f)
+		fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+	return buf;
+}
+
+/* The boot options that change syscall cost (pti=, mitigations=), or "default". */
+static const char *cmdline_opts(void)
+{
+	static char out[256];
+	char *tok, *save, *line = strdup(first_line("/proc/cmdline"));
+
+	out[0] = 0;
+	for (tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+		if (!strncmp(tok, "pti=", 4) || !strncmp(tok, "mitigations=", 12) ||
+		    !strncmp(tok, "nopti", 5) || !strncmp(tok, "spectre", 7)) {
+			if (strlen(out) + strlen(tok) + 2 < sizeof(out))
+				strcat(strcat(out, out[0] ? " " : ""), tok);
+		}
+	free(line);
+	return out[0] ? out : "default";
+}
+
+/* Whether the kernel isolates page tables: the "pti" flag in /proc/cpuinfo. */
+static bool pti_active(void)
+{
+	char line[4096];
+	bool on = false;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "flags", 5)) {
+			on = strstr(line, " pti ") || strstr(line, " pti\n");
+			break;
+		}
+	if (f)
+		fclose(f);
+	return on;
+}
+
 struct result {
-	const char *name;
 	double syscalls;	/* per iteration */
 	double ns;		/* per iteration, work only */
 	bool ok;
 };
 
-static void measure(struct result *r, bool (*iteration)(void), long overhead)
+static void measure(struct result *r, bool (*iteration)(void), bool (*drain)(void),
+		    long overhead)
 {
 	double total = 0;
 	long before, after;
@@ -117,7 +206,7 @@ static void measure(struct result *r, bool (*iteration)(void), long overhead)
 
 		r->ok &= iteration();
 		total += now_ns() - t0;
-		r->ok &= drain_clients();
+		r->ok &= drain();
 	}
 	r->ns = total / iterations;
 
@@ -128,7 +217,7 @@ static void measure(struct result *r, bool (*iteration)(void), long overhead)
 	r->ok &= iteration();
 	after = syscount_now();
 	syscount_stop();
-	r->ok &= drain_clients();
+	r->ok &= drain();
 	if (before < 0 || after < 0)
 		die("reading the raw_syscalls hist");
 	r->syscalls = after - before - overhead;
@@ -144,12 +233,20 @@ int main(int argc, char **argv)
 		{}
 	};
 	const char *accel = "unknown";
-	struct result direct = { .name = "direct write()" };
-	struct result ring_r = { .name = "inline offload ring" };
-	bool check = false;
+	const struct {
+		const char *title;
+		bool (*direct)(void), (*ring)(void), (*drain)(void);
+	} workloads[2] = {
+		{ "reply: one 64-byte write() to each client's UNIX socket",
+		  iteration_direct, iteration_ring, drain_clients },
+		{ "getppid(): next to no work, the mode switch is the cost",
+		  getppid_direct, getppid_ring, no_drain },
+	};
+	struct result res[2][2] = {};
+	bool check = false, ok = true, counts_ok = true;
 	struct utsname u;
 	long overhead;
-	int opt, i, sv[2];
+	int opt, i, w, sv[2];
 
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
@@ -177,6 +274,7 @@ int main(int argc, char **argv)
 		cli[i] = sv[1];
 		snprintf(reply[i], MSG_LEN, "+OK reply %d to client %d\r\n", i, i);
 	}
+	parent = getppid();
 	if (ring_init(&ring, clients, 0))
 		die("offload_setup/mmap");
 
@@ -185,32 +283,43 @@ int main(int argc, char **argv)
 	if (overhead < 0)
 		die("counting syscalls with the raw_syscalls hist trigger");
 
-	measure(&direct, iteration_direct, overhead);
-	measure(&ring_r, iteration_ring, overhead);
+	for (w = 0; w < 2; w++) {
+		measure(&res[w][0], workloads[w].direct, workloads[w].drain, overhead);
+		measure(&res[w][1], workloads[w].ring, workloads[w].drain, overhead);
+	}
 
 	uname(&u);
 	printf("syscall offload demo: Linux %s, accelerator %s%s\n", u.release, accel,
-	       strcmp(accel, "kvm") ? " (emulated CPU: times are not hardware times, the ratio is the result)" : "");
-	printf("workload: one event-loop iteration answers %d clients, "
-	       "one %d-byte write() to each client's UNIX socket; %d iterations\n\n",
-	       clients, MSG_LEN, iterations);
-	printf("%-22s %18s %18s %10s\n", "", "syscalls entered", "time", "results");
-	printf("%-22s %18s %18s\n", "", "per iteration", "per iteration");
-	for (i = 0; i < 2; i++) {
-		struct result *r = i ? &ring_r : &direct;
+	       strcmp(accel, "kvm") ? " (emulated CPU: times are not hardware times)" : "");
+	printf("boot options: %s; page-table isolation (Meltdown mitigation): %s\n",
+	       cmdline_opts(), pti_active() ? "on" : "off");
+	printf("%d calls per event-loop iteration, %d iterations; syscalls counted by the\n"
+	       "kernel's raw_syscalls:sys_enter tracepoint, time measured without it\n",
+	       clients, iterations);
+	for (w = 0; w < 2; w++) {
+		printf("\n%s\n", workloads[w].title);
+		printf("  %-21s %17s %16s %8s\n", "", "syscalls entered", "time", "results");
+		printf("  %-21s %17s %16s\n", "", "per iteration", "per iteration");
+		for (i = 0; i < 2; i++) {
+			struct result *r = &res[w][i];
 
-		printf("%-22s %18.0f %15.1f us %10s\n", r->name, r->syscalls, r->ns / 1e3,
-		       r->ok ? "ok" : "WRONG");
+			printf("  %-21s %17.0f %13.1f us %8s\n", i ? "inline offload ring" : "direct syscalls",
+			       r->syscalls, r->ns / 1e3, r->ok ? "ok" : "WRONG");
+			ok &= r->ok;
+			if (check && r->syscalls != (i ? 1 : clients))
+				counts_ok = false;
+		}
+		printf("  %-21s %16.1fx %15.2fx\n", "direct / ring",
+		       res[w][0].syscalls / (res[w][1].syscalls ? res[w][1].syscalls : 1),
+		       res[w][0].ns / res[w][1].ns);
 	}
-	printf("%-22s %17.1fx %17.2fx\n", "direct / ring",
-	       direct.syscalls / (ring_r.syscalls ? ring_r.syscalls : 1), direct.ns / ring_r.ns);
 
 	ring_exit(&ring);
-	if (!direct.ok || !ring_r.ok) {
+	if (!ok) {
 		fprintf(stderr, "demo: a mode gave wrong results\n");
 		return 1;
 	}
-	if (check && (direct.syscalls != clients || ring_r.syscalls != 1)) {
+	if (!counts_ok) {
 		fprintf(stderr, "demo: expected %d syscalls direct and 1 with the ring\n", clients);
 		return 1;
 	}
