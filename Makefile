@@ -37,7 +37,7 @@ $(error FLAVOR must be debug or plain, not '$(FLAVOR)')
 endif
 
 .PHONY: all deps kernel-source kernel patches reset-tree vm-test test host-test \
-        demo vm bench clean distclean help vm-progs
+        demo vm clean distclean help vm-progs
 
 all: help
 
@@ -74,7 +74,7 @@ reset-tree:
 # --- tests ------------------------------------------------------------------
 
 host-test: deps
-	cargo test --workspace
+	SYSCALL_OFFLOAD_REQUIRE_HEADER=1 cargo test --workspace
 
 vm-progs: kernel-source
 	@$(MAKE) -s -C vm-tests OUT=$(BUILD)/vm-tests KHDR=$(OBJ)/usr/include

@@ -31,7 +31,7 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m.get("profile", {}).get("test"):
         exe = m["executable"]
         name = m["target"]["name"] + "-" + m["target"]["kind"][0]
-        print("cargo-%s\tcd /tmp && SYSCALL_OFFLOAD_REQUIRE_KERNEL=1 %s --test-threads=1" % (name, exe))
+        print("cargo-%s\tcd /tmp && SYSCALL_OFFLOAD_REQUIRE_KERNEL=1 SYSCALL_OFFLOAD_REQUIRE_HEADER=1 %s --test-threads=1" % (name, exe))
 ' >> "$manifest"
 fi
 

@@ -60,24 +60,43 @@ static bool iteration_direct(void)
 	return ok;
 }
 
-/* Reply to every client through the ring: one offload_enter(). */
-static bool iteration_ring(void)
+/*
+ * Queue one entry per client, syscall @nr with args(i), run them all with
+ * one offload_enter(), and check that each completed in order with @want.
+ */
+static bool ring_iteration(uint32_t nr, void (*args)(int i, uint64_t a[3]), long want)
 {
 	struct offload_cqe cqe;
+	uint64_t a[3];
 	bool ok = true;
 	int i;
 
-	for (i = 0; i < clients; i++)
-		if (ring_prep3(&ring, __NR_write, 0, i, srv[i], reply[i], MSG_LEN))
+	for (i = 0; i < clients; i++) {
+		args(i, a);
+		if (ring_prep3(&ring, nr, 0, i, a[0], a[1], a[2]))
 			return false;
+	}
 	if (sys_offload_enter(ring.fd, ring_publish(&ring), 0, 0) != clients)
 		return false;
 	for (i = 0; i < clients; i++) {
 		if (ring_reap(&ring, &cqe))
 			return false;
-		ok &= cqe.user_data == (uint64_t)i && cqe.res == MSG_LEN;
+		ok &= cqe.user_data == (uint64_t)i && cqe.res == want;
 	}
 	return ok;
+}
+
+static void reply_args(int i, uint64_t a[3])
+{
+	a[0] = srv[i];
+	a[1] = (uintptr_t)reply[i];
+	a[2] = MSG_LEN;
+}
+
+/* Reply to every client through the ring. */
+static bool iteration_ring(void)
+{
+	return ring_iteration(__NR_write, reply_args, MSG_LEN);
 }
 
 static pid_t parent;	/* getppid(), read once at start */
@@ -93,24 +112,15 @@ static bool getppid_direct(void)
 	return ok;
 }
 
+static void no_args(int i __attribute__((unused)), uint64_t a[3])
+{
+	a[0] = a[1] = a[2] = 0;
+}
+
 /* The same N calls through the ring. */
 static bool getppid_ring(void)
 {
-	struct offload_cqe cqe;
-	bool ok = true;
-	int i;
-
-	for (i = 0; i < clients; i++)
-		if (ring_prep3(&ring, __NR_getppid, 0, i, 0, 0, 0))
-			return false;
-	if (sys_offload_enter(ring.fd, ring_publish(&ring), 0, 0) != clients)
-		return false;
-	for (i = 0; i < clients; i++) {
-		if (ring_reap(&ring, &cqe))
-			return false;
-		ok &= cqe.res == parent;
-	}
-	return ok;
+	return ring_iteration(__NR_getppid, no_args, parent);
 }
 
 static bool no_drain(void)
