@@ -6,7 +6,7 @@
 # the developer's tree and kernels are left alone.
 #   check-series.sh KSRC BUILD
 set -euo pipefail
-ksrc=${1:?usage: check-series.sh KSRC BUILD}; build=${2:?}
+ksrc=$(realpath "${1:?usage: check-series.sh KSRC BUILD}"); mkdir -p "${2:?}"; build=$(realpath "$2")
 here=$(cd "$(dirname "$0")/.." && pwd)
 cfg=$here/kernel-config
 wt=$build/series-worktree

@@ -33,7 +33,9 @@ shift
 [ -f "$kernel" ] || { echo "vm-run: no kernel image at $kernel (run make kernel)" >&2; exit 2; }
 
 accel=$("$here/accel.sh")
-args=(--run "$kernel" --force-9p --memory "${VM_MEMORY:-2G}" --cpus "${VM_CPUS:-2}")
+# Tests write sysctls and tracefs: run them as root in the guest whoever
+# runs the VM (vng's default is the host user, e.g. on CI runners).
+args=(--run "$kernel" --force-9p --user root --memory "${VM_MEMORY:-2G}" --cpus "${VM_CPUS:-2}")
 [ "$accel" = tcg ] && args+=(--disable-kvm)
 [ -n "${VM_APPEND:-}" ] && args+=(--append "$VM_APPEND")
 if [ -n "$out" ]; then
