@@ -42,7 +42,7 @@ endif
 all: help
 
 help:
-	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@VENV=$(VENV) scripts/deps.sh
