@@ -181,6 +181,16 @@ impl<'env> Batch<'env> {
         p
     }
 
+    /// A `sockaddr` for `addr` that lives as long as the batch: its address
+    /// and length, as syscall arguments.
+    fn keep_addr(&mut self, addr: &SocketAddr) -> (u64, u64) {
+        let (ss, len) = sockaddr(addr);
+        let p = &*ss as *const libc::sockaddr_storage as u64;
+        // The box's heap address stays put while the batch owns it.
+        self.keep.push(Keep::Addr(ss));
+        (p, len)
+    }
+
     /// `sendmsg(fd, &{ msg_iov = iov }, flags)` (no address, no control data)
     pub fn sendmsg(&mut self, f: BorrowedFd<'env>, iov: &'env [IoSlice<'env>], flags: i32) -> OpRef<'_> {
         let m = self.msghdr(iov.as_ptr() as *mut libc::iovec, iov.len());
@@ -202,9 +212,7 @@ impl<'env> Batch<'env> {
 
     /// `bind(fd, addr, addrlen)`
     pub fn bind(&mut self, f: BorrowedFd<'env>, addr: SocketAddr) -> OpRef<'_> {
-        let (ss, len) = sockaddr(&addr);
-        let p = &*ss as *const libc::sockaddr_storage as u64;
-        self.keep.push(Keep::Addr(ss));
+        let (p, len) = self.keep_addr(&addr);
         self.add(libc::SYS_bind, [fd(f), p, len, 0, 0, 0], Kind::Plain)
     }
 
@@ -215,9 +223,7 @@ impl<'env> Batch<'env> {
 
     /// `connect(fd, addr, addrlen)`
     pub fn connect(&mut self, f: BorrowedFd<'env>, addr: SocketAddr) -> OpRef<'_> {
-        let (ss, len) = sockaddr(&addr);
-        let p = &*ss as *const libc::sockaddr_storage as u64;
-        self.keep.push(Keep::Addr(ss));
+        let (p, len) = self.keep_addr(&addr);
         self.add(libc::SYS_connect, [fd(f), p, len, 0, 0, 0], Kind::Plain)
     }
 
