@@ -21,6 +21,6 @@ mkdir -p "$pdir"
 mv "$tmp"/*.patch "$pdir"/
 rmdir "$tmp"
 # The tree now matches the series: later builds must not see "local commits".
-series=$(ls "$pdir"/*.patch | grep -v '/0000-')
-echo "$(cat $series | sha256sum | cut -c1-16) $(git -C "$ksrc" rev-parse HEAD)" > "$ksrc/.git/offload-applied"
+. "$(dirname "$0")/series-state.sh"
+series_record "$ksrc" "$pdir"
 echo "export-patches: wrote $n patches and a cover letter to $pdir"

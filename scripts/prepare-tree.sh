@@ -5,10 +5,11 @@
 #   prepare-tree.sh KSRC PATCHDIR
 set -euo pipefail
 ksrc=${1:?usage: prepare-tree.sh KSRC PATCHDIR}; pdir=${2:?}
+. "$(dirname "$0")/series-state.sh"
 state=$ksrc/.git/offload-applied
-series=$(ls "$pdir"/*.patch | grep -v '/0000-' || true)
+series=$(series_patches "$pdir")
 [ -n "$series" ] || { echo "prepare-tree: no patches in $pdir" >&2; exit 1; }
-hash=$(cat $series | sha256sum | cut -c1-16)
+hash=$(series_hash "$pdir")
 head=$(git -C "$ksrc" rev-parse HEAD)
 
 if [ -f "$state" ]; then
@@ -48,5 +49,5 @@ print(subject + "\n\n" + "\n".join(body).strip())
 PY
 	git -C "$ksrc" config branch.offload.description "$(cat "$ksrc/.git/offload-cover.txt")"
 fi
-echo "$hash $(git -C "$ksrc" rev-parse HEAD)" > "$state"
+series_record "$ksrc" "$pdir"
 echo "prepare-tree: applied $(echo "$series" | wc -l) patches on $(git -C "$ksrc" log -1 --format=%s base)"
