@@ -25,7 +25,13 @@ OBJ          = $(BUILD)/obj-$(FLAVOR)
 BZIMAGE      = $(OBJ)/arch/x86/boot/bzImage
 FRAGMENTS_plain = kernel-config/vm.config kernel-config/offload.config
 FRAGMENTS_debug = $(FRAGMENTS_plain) kernel-config/debug.config
-CCACHE       := $(shell command -v ccache 2>/dev/null)
+# ccache is decided when the kernel recipe runs, not when make reads this
+# file: on a fresh machine ccache arrives with `make deps`, after parsing, so a
+# parse-time test gave the first build CC=gcc and every later one
+# CC="ccache gcc", and kbuild rebuilt everything for the changed command line.
+# With "=" the test runs when KMAKE is expanded in a recipe, which make does
+# only after that target's prerequisites (deps among them) are up to date.
+CCACHE       = $(shell command -v ccache 2>/dev/null)
 # Let clones at other paths share ccache hits (paths become relative)
 export CCACHE_BASEDIR ?= $(CURDIR)
 KMAKE        = $(MAKE) -C $(KSRC) O=$(OBJ) -j$(JOBS) $(if $(CCACHE),CC="ccache gcc")
