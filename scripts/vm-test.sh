@@ -35,6 +35,11 @@ for line in sys.stdin:
 ' >> "$manifest"
 fi
 
+# Last, so that a kernel it breaks fails no other test: the stress test,
+# STRESS_SECONDS (default 120) of fuzzing plus up to ~2 min to calibrate,
+# settle and check, well within TEST_TIMEOUT (default 900).
+printf 'stress\t%s/vm-tests/stress --seconds %s\n' "$BUILD" "${STRESS_SECONDS:-120}" >> "$manifest"
+
 echo "vm-test: $(grep -c . "$manifest") test programs:"; cut -f1 "$manifest" | sed 's/^/  /'
 set +e
 "$here/scripts/vm-run.sh" -o "$out" -t "${VM_TIMEOUT:-2400}" "$bzimage" -- \
