@@ -88,6 +88,12 @@ vm-progs: kernel-source
 vm-test: kernel vm-progs
 	@scripts/vm-test.sh $(BZIMAGE) $(OBJ) $(BUILD)/vm-out-$(FLAVOR)
 
+# The offload stress test alone in a VM: make stress [STRESS_SECONDS=1800]
+STRESS_SECONDS ?= 120
+.PHONY: stress
+stress: kernel vm-progs
+	@STRESS_SECONDS=$(STRESS_SECONDS) vm-tests/stress-vm.sh $(BZIMAGE) $(BUILD)/vm-out-stress
+
 test: host-test
 	@$(MAKE) --no-print-directory FLAVOR=debug vm-test
 
