@@ -1,5 +1,9 @@
-//! Shared by the integration tests: which backends to run on.
+//! Shared by the integration tests: which backends to run on, and skips
+//! that show.
 #![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::Once;
 
 use syscall_offload::{raw, Backend, Ring};
 
@@ -8,28 +12,66 @@ pub fn kernel_required() -> bool {
     std::env::var("SYSCALL_OFFLOAD_REQUIRE_KERNEL").is_ok_and(|v| v == "1")
 }
 
-/// Whether the kernel backend works here; panics if it is required and does not.
-pub fn kernel_available() -> bool {
-    let ok = match Ring::builder(1).backend(Backend::Kernel).build() {
-        Ok(_) => true,
-        Err(e) => {
-            assert!(!kernel_required(), "SYSCALL_OFFLOAD_REQUIRE_KERNEL=1 but the kernel backend fails: {e}");
-            false
-        }
+/// Says that (part of) a test was skipped, on the process's stderr itself:
+/// the test harness captures only `print!`/`eprint!`, so the line shows in
+/// `cargo test` output although the test is reported as passed.
+pub fn skipped(what: &str, reason: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {what}: {reason}");
+}
+
+/// The name of the running test (libtest names each test's thread so).
+pub fn test_name() -> String {
+    std::thread::current().name().unwrap_or("this test").to_string()
+}
+
+/// Why the kernel backend does not work here, or `None` if it does.
+/// Panics instead under `SYSCALL_OFFLOAD_REQUIRE_KERNEL=1`.
+fn kernel_unavailable() -> Option<String> {
+    let why = match Ring::builder(1).backend(Backend::Kernel).build() {
+        Ok(_) => None,
+        Err(_) if !raw::kernel_has_offload() => Some("the running kernel has no syscall offload".to_string()),
+        Err(e) => Some(e.to_string()),
     };
     if kernel_required() {
-        assert!(raw::kernel_has_offload());
+        assert!(raw::kernel_has_offload(), "SYSCALL_OFFLOAD_REQUIRE_KERNEL=1 but the kernel has no offload");
+        assert!(why.is_none(), "SYSCALL_OFFLOAD_REQUIRE_KERNEL=1 but the kernel backend fails: {}", why.unwrap());
     }
-    ok
+    why
+}
+
+/// Whether the kernel backend works here; panics if it is required and does not.
+pub fn kernel_available() -> bool {
+    kernel_unavailable().is_none()
+}
+
+/// For a test of the kernel backend only: whether it can run; if not, says
+/// SKIPPED with the reason (and under `SYSCALL_OFFLOAD_REQUIRE_KERNEL=1`
+/// fails instead).
+pub fn need_kernel() -> bool {
+    match kernel_unavailable() {
+        None => true,
+        Some(why) => {
+            skipped(&test_name(), &format!("needs the kernel backend ({why})"));
+            false
+        }
+    }
 }
 
 /// The backends every API test runs on: always Emulated, and Kernel when
 /// the running kernel has offload (required with SYSCALL_OFFLOAD_REQUIRE_KERNEL=1).
+/// Without it, says once per test binary that the kernel half is skipped.
 pub fn backends() -> Vec<Backend> {
-    if kernel_available() {
-        vec![Backend::Kernel, Backend::Emulated]
-    } else {
-        vec![Backend::Emulated]
+    match kernel_unavailable() {
+        None => vec![Backend::Kernel, Backend::Emulated],
+        Some(why) => {
+            static ONCE: Once = Once::new();
+            ONCE.call_once(|| {
+                let exe = std::env::current_exe().ok();
+                let bin = exe.as_deref().and_then(|p| p.file_name()).map_or("?".into(), |n| n.to_string_lossy());
+                skipped(&format!("kernel backend of the tests in {bin}"), &format!("emulated backend only: {why}"));
+            });
+            vec![Backend::Emulated]
+        }
     }
 }
 
