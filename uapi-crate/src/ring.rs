@@ -104,7 +104,8 @@ impl Builder {
         self
     }
 
-    /// `OFFLOAD_SETUP_CLOEXEC` (on by default).
+    /// `OFFLOAD_SETUP_CLOEXEC` (on by default). The kernel makes every ring
+    /// fd close-on-exec whatever this says; the flag is still accepted.
     pub fn cloexec(mut self, on: bool) -> Builder {
         self.cloexec = on;
         self
@@ -424,7 +425,7 @@ impl Ring {
                 raw::enter(fd.as_fd(), to_submit, min_complete, EnterFlags::from_bits_retain(flags))
             }
             .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)),
-            Engine::Emulated(emu) => emu.enter(&self.q, to_submit, flags),
+            Engine::Emulated(emu) => emu.enter(&self.q, to_submit, min_complete, flags),
         }
     }
 
@@ -432,25 +433,36 @@ impl Ring {
         self.check_owner(what)?;
         self.publish();
         let pending = self.sq_len();
+        if !self.is_worker() {
+            // Every completion is posted before offload_enter returns: there
+            // is nothing to wait for (and the kernel refuses
+            // OFFLOAD_ENTER_GETEVENTS and min_complete on inline rings).
+            let n = self.enter_raw(pending, 0, 0).map_err(|e| Error::os(what, e))?;
+            if self.sq_len() == 0 {
+                // A chain ends with its submission.
+                self.open_chain = false;
+            }
+            return Ok(n);
+        }
         let mut flags = 0;
         if want > 0 {
             flags |= OFFLOAD_ENTER_GETEVENTS;
         }
-        if self.is_worker() {
-            let sleeping = SqFlags::from_bits_retain(self.q.sq_flags().load(Ordering::Acquire)).contains(SqFlags::NEED_WAKEUP);
-            if sleeping {
-                flags |= OFFLOAD_ENTER_SQ_WAKEUP;
-            } else if want == 0 {
-                return Ok(pending);
-            }
+        let sleeping = SqFlags::from_bits_retain(self.q.sq_flags().load(Ordering::Acquire)).contains(SqFlags::NEED_WAKEUP);
+        if sleeping {
+            flags |= OFFLOAD_ENTER_SQ_WAKEUP;
+        } else if want == 0 {
+            return Ok(pending);
         }
         self.enter_raw(pending, want, flags).map_err(|e| Error::os(what, e))
     }
 
     /// `offload_enter(fd, queued, 0, 0)`: runs the queued entries (inline
     /// rings: now, in order, in this thread) and returns how many were
-    /// consumed. Fewer than queued when the CQ filled up or a signal came;
-    /// `EBUSY` when the CQ is full and nothing could be consumed.
+    /// consumed. Fewer than queued when the CQ filled up or a signal came
+    /// (the rest stay queued: submit again); `EBUSY` when the CQ is full
+    /// and nothing could be consumed, `EINTR` when a signal came first.
+    /// A link chain ends with the submission.
     ///
     /// On a worker ring it publishes the entries and wakes the worker if it
     /// sleeps (`OFFLOAD_ENTER_SQ_WAKEUP`), returning the number queued.
@@ -458,9 +470,11 @@ impl Ring {
         self.submit_inner(0, "offload_enter")
     }
 
-    /// `offload_enter(fd, queued, want, OFFLOAD_ENTER_GETEVENTS)`: submits,
-    /// then waits until `want` completions are posted. Inline rings post
-    /// every completion before `offload_enter` returns, so it never waits.
+    /// `offload_enter(fd, queued, want, OFFLOAD_ENTER_GETEVENTS)` on worker
+    /// rings: submits, then waits until `want` completions are posted.
+    /// Inline rings post every completion before `offload_enter` returns,
+    /// so there it is [`submit`](Ring::submit) (`offload_enter(fd, queued,
+    /// 0, 0)`: the kernel refuses `GETEVENTS` and `min_complete` on them).
     pub fn submit_and_wait(&mut self, want: u32) -> Result<u32> {
         self.submit_inner(want, "offload_enter")
     }
@@ -661,5 +675,37 @@ impl Probe {
     /// The offloadable numbers, ascending.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         (0..self.nr_syscalls.min(OFFLOAD_BITMAP_MAX_WORDS * 64)).filter(|&n| self.is_offloadable(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn emulated(entries: u32) -> Ring {
+        Builder::new(entries).backend(Backend::Emulated).build().unwrap()
+    }
+
+    fn push(ring: &mut Ring, entries: &[Entry]) {
+        for e in entries {
+            // SAFETY: the tests' entries take no pointers.
+            unsafe { ring.push(e).unwrap() };
+        }
+    }
+
+    fn reaped(ring: &mut Ring) -> Vec<(u64, i64)> {
+        ring.completions().map(|c| (c.user_data, c.res)).collect()
+    }
+
+    #[test]
+    fn inline_submit_passes_no_enter_flags() {
+        let mut ring = emulated(4);
+        push(&mut ring, &[Entry::getpid().user_data(1)]);
+        // The emulated enter refuses flags and min_complete as the kernel does.
+        assert_eq!(ring.submit_and_wait(1).unwrap(), 1);
+        assert_eq!(reaped(&mut ring), [(1, std::process::id() as i64)]);
+        assert_eq!(ring.enter_raw(0, 1, 0), Err(libc::EINVAL));
+        assert_eq!(ring.enter_raw(0, 0, OFFLOAD_ENTER_GETEVENTS), Err(libc::EINVAL));
+        assert_eq!(ring.enter_raw(0, 0, OFFLOAD_ENTER_SQ_WAKEUP), Err(libc::EINVAL));
     }
 }

@@ -185,7 +185,7 @@ bitflags! {
         /// `OFFLOAD_SQE_SKIP_SUCCESS`: post no CQE when the call succeeds.
         const SKIP_SUCCESS = OFFLOAD_SQE_SKIP_SUCCESS;
         /// `OFFLOAD_SQE_ASYNC`: worker rings may run the call off the polling
-        /// thread; accepted and ignored on inline rings.
+        /// thread. On inline rings the entry completes with `-EINVAL`.
         const ASYNC = OFFLOAD_SQE_ASYNC;
     }
 
@@ -198,7 +198,8 @@ bitflags! {
         const WORKER_CPU = OFFLOAD_SETUP_WORKER_CPU;
         /// `OFFLOAD_SETUP_CQSIZE`: `cq_entries` is given.
         const CQSIZE = OFFLOAD_SETUP_CQSIZE;
-        /// `OFFLOAD_SETUP_CLOEXEC`: the ring fd is `O_CLOEXEC`.
+        /// `OFFLOAD_SETUP_CLOEXEC`: the ring fd is `O_CLOEXEC` (the kernel
+        /// makes it so without the flag too).
         const CLOEXEC = OFFLOAD_SETUP_CLOEXEC;
     }
 
@@ -217,7 +218,9 @@ bitflags! {
         const _ = !0;
     }
 
-    /// `offload_enter()` flags (`OFFLOAD_ENTER_*`).
+    /// `offload_enter()` flags (`OFFLOAD_ENTER_*`), for worker rings: on
+    /// inline rings `offload_enter()` fails with `EINVAL` for any flag, and
+    /// for a `min_complete` other than 0.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct EnterFlags: u32 {
         /// `OFFLOAD_ENTER_GETEVENTS`: wait for `min_complete` CQEs.

@@ -165,13 +165,52 @@ fn a_failed_link_cancels_the_rest_of_its_chain_only() {
 }
 
 #[test]
-fn a_chain_goes_on_across_submit_calls() {
+fn a_chain_ends_with_its_submission() {
     for b in backends() {
         let mut r = ring(b, 8);
         let cs = run(&mut r, &[Entry::close(-1).flags(SqeFlags::LINK)]);
         assert_eq!(cs[0].res, EBADF);
         let cs = run(&mut r, &[Entry::getpid(), Entry::getpid()]);
-        assert_eq!((cs[0].res, cs[1].res), (ECANCELED, getpid_pid()));
+        assert_eq!((cs[0].res, cs[1].res), (getpid_pid(), getpid_pid()));
+    }
+}
+
+#[test]
+fn a_failed_chain_cut_by_a_full_cq_is_cancelled_by_the_next_enter() {
+    for b in backends() {
+        let mut r = Ring::builder(4).cq_entries(4).backend(b).build().unwrap();
+        let entries = [
+            Entry::getpid(),
+            Entry::getpid(),
+            Entry::getpid(),
+            Entry::close(-1).flags(SqeFlags::LINK).user_data(1),
+            Entry::getpid().flags(SqeFlags::LINK).user_data(2),
+            Entry::getpid().user_data(3),
+        ];
+        for e in &entries[..3] {
+            // SAFETY: no pointers.
+            unsafe { r.push(e).unwrap() };
+        }
+        assert_eq!(r.submit().unwrap(), 3);
+        for e in &entries[3..] {
+            // SAFETY: no pointers.
+            unsafe { r.push(e).unwrap() };
+        }
+        assert_eq!(r.submit().unwrap(), 1, "one CQ slot was free: the chain's failing head took it");
+        let cs: Vec<_> = r.completions().map(|c| (c.user_data, c.res)).collect();
+        assert_eq!(cs[3], (1, EBADF));
+        assert_eq!(r.submit().unwrap(), 2);
+        let cs: Vec<_> = r.completions().map(|c| (c.user_data, c.res)).collect();
+        assert_eq!(cs, [(2, ECANCELED), (3, ECANCELED)]);
+    }
+}
+
+#[test]
+fn async_entries_complete_with_einval_on_inline_rings() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        let cs = run(&mut r, &[Entry::getpid().flags(SqeFlags::ASYNC), Entry::getpid()]);
+        assert_eq!((cs[0].res, cs[1].res), (EINVAL, getpid_pid()));
     }
 }
 
@@ -196,7 +235,7 @@ fn skip_success_posts_only_failures() {
                 Entry::getpid().flags(SqeFlags::SKIP_SUCCESS | SqeFlags::LINK).user_data(3),
                 Entry::close(-1).flags(SqeFlags::SKIP_SUCCESS | SqeFlags::LINK).user_data(4),
                 Entry::getpid().flags(SqeFlags::SKIP_SUCCESS).user_data(5),
-                Entry::getpid().flags(SqeFlags::ASYNC).user_data(6),
+                Entry::getpid().user_data(6),
             ],
         );
         assert_eq!(

@@ -45,13 +45,14 @@ fn setup_validates_entries_flags_and_reserved_words() {
 }
 
 #[test]
-fn setup_honours_cloexec() {
+fn the_ring_fd_is_always_close_on_exec() {
     need_kernel!();
-    for (flags, want) in [(0, 0), (raw::OFFLOAD_SETUP_CLOEXEC, libc::FD_CLOEXEC)] {
+    // With or without OFFLOAD_SETUP_CLOEXEC, which is still accepted.
+    for flags in [0, raw::OFFLOAD_SETUP_CLOEXEC] {
         let fd = raw::setup(4, &mut offload_params { flags, ..params() }).unwrap();
         // SAFETY: F_GETFD on an open fd.
         let got = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::F_GETFD) };
-        assert_eq!(got & libc::FD_CLOEXEC, want);
+        assert_eq!(got & libc::FD_CLOEXEC, libc::FD_CLOEXEC, "flags {flags:#x}");
     }
 }
 
@@ -63,10 +64,21 @@ fn enter_rejects_unknown_flags_and_foreign_fds() {
     // SAFETY: the SQ is empty: nothing runs.
     assert_eq!(errno(unsafe { raw::enter(fd.as_fd(), 0, 0, EnterFlags::from_bits_retain(1 << 9)) }), libc::EINVAL);
     // SAFETY: as above.
-    assert_eq!(unsafe { raw::enter(fd.as_fd(), 1, 0, EnterFlags::SQ_WAKEUP) }.unwrap(), 0);
+    assert_eq!(unsafe { raw::enter(fd.as_fd(), 1, 0, EnterFlags::empty()) }.unwrap(), 0);
     let file = std::fs::File::open("/dev/null").unwrap();
     // SAFETY: not a ring: nothing runs.
     assert_eq!(errno(unsafe { raw::enter(file.as_fd(), 1, 0, EnterFlags::empty()) }), libc::EINVAL);
+}
+
+#[test]
+fn enter_on_an_inline_ring_refuses_waiting_and_wakeups() {
+    need_kernel!();
+    let fd = raw::setup(4, &mut params()).unwrap();
+    for (min_complete, flags) in [(0, EnterFlags::GETEVENTS), (0, EnterFlags::SQ_WAKEUP), (1, EnterFlags::empty())] {
+        // SAFETY: the SQ is empty: nothing runs.
+        let r = unsafe { raw::enter(fd.as_fd(), 1, min_complete, flags) };
+        assert_eq!(errno(r), libc::EINVAL, "min_complete {min_complete}, flags {flags:?}");
+    }
 }
 
 #[test]
