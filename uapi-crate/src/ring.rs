@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::emulated::Emulator;
@@ -43,14 +43,35 @@ extern "C" fn forked_child() {
     FORK_GEN.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Whether the `pthread_atfork` child handler that bumps the fork
+/// generation is in place (registered on first use).
+fn atfork_registered() -> bool {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    *REGISTERED.get_or_init(|| {
+        // SAFETY: registers a handler that only touches an atomic.
+        unsafe { libc::pthread_atfork(None, None, Some(forked_child)) == 0 }
+    })
+}
+
+/// How many times this process's ancestors and itself were forked from a
+/// process that had used a ring: the child handler of `pthread_atfork`
+/// bumps it, so reading it costs no system call.
 fn fork_generation() -> u64 {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: registers a handler that only touches an atomic. A failure
-        // (ENOMEM) leaves the pid check of every syscall path in place.
-        unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
-    });
+    atfork_registered();
     FORK_GEN.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Unit tests: how often this thread asked the kernel for its pid.
+    pub(crate) static PID_READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// `getpid()`, a system call (glibc does not cache it).
+fn current_pid() -> u32 {
+    #[cfg(test)]
+    PID_READS.with(|n| n.set(n.get() + 1));
+    std::process::id()
 }
 
 /// Builds a [`Ring`]: `offload_setup(entries, &params)` plus the mapping.
@@ -207,6 +228,7 @@ pub struct Ring {
     cq_head: u32,
     /// The last pushed entry carried LINK: a chain is open.
     pub(crate) open_chain: bool,
+    /// Who created the ring; compared only when `pthread_atfork` failed.
     pid: u32,
     fork_gen: u64,
     /// Completions of user entries set aside while the crate looked for its own.
@@ -341,9 +363,15 @@ impl Ring {
         Ok(())
     }
 
+    /// The fork generation alone, no system call: `fork()` runs the
+    /// `pthread_atfork` child handler. A child made without it (a raw
+    /// `clone` without `CLONE_VM`) has no kernel ring mapping
+    /// (`VM_DONTCOPY`: touching it faults) and gets `EPERM` from the
+    /// kernel for the ring fd. Only if the handler could not be registered
+    /// is the pid compared.
     fn check_owner(&self, what: &'static str) -> Result<()> {
         self.check_fork(what)?;
-        if std::process::id() != self.pid {
+        if !atfork_registered() && current_pid() != self.pid {
             return Err(Error::forked(what));
         }
         Ok(())
@@ -695,6 +723,20 @@ mod tests {
 
     fn reaped(ring: &mut Ring) -> Vec<(u64, i64)> {
         ring.completions().map(|c| (c.user_data, c.res)).collect()
+    }
+
+    #[test]
+    fn submit_and_batch_do_not_ask_the_kernel_for_the_pid() {
+        let mut ring = emulated(8);
+        let before = PID_READS.with(|n| n.get());
+        for _ in 0..3 {
+            push(&mut ring, &[Entry::getpid()]);
+            ring.submit().unwrap();
+        }
+        ring.batch(|b| b.getpid().id()).unwrap();
+        ring.probe().unwrap();
+        assert_eq!(PID_READS.with(|n| n.get()), before);
+        assert!(atfork_registered());
     }
 
     #[test]
