@@ -58,7 +58,11 @@
 //! space with the kernel's semantics (order, link chains, skip-success, CQ
 //! back-pressure, `-EOPNOTSUPP` outside the offloadable table), for
 //! unpatched kernels and tests. [`Backend::Auto`] picks the kernel when it
-//! can; [`Ring::backend`] always tells which one runs.
+//! can, and the emulated backend when the kernel lacks offload or refuses
+//! `offload_setup` (`EPERM`, `EACCES`, `ENOSYS`: `kernel.offload_disabled`,
+//! a security module, a container's seccomp profile). [`Ring::backend`]
+//! always tells which one runs, and [`Ring::fallback`] why entries run as
+//! direct calls.
 //!
 //! # Layers
 //!

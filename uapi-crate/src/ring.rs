@@ -11,7 +11,7 @@ use crate::entry::{Completion, Entry};
 use crate::error::{Error, ErrorKind, Result};
 use crate::owned::OwnedOps;
 use crate::queue::{self, Queues};
-use crate::raw::{self, KernelSupport, Mmap};
+use crate::raw::{self, Mmap};
 use crate::sys::*;
 
 /// `user_data` bit 63 marks the crate's own entries (batches, owned ops).
@@ -31,8 +31,11 @@ pub enum Backend {
     /// gain, but it runs everywhere (unpatched kernels, CI, other arches).
     Emulated,
     /// [`Kernel`](Backend::Kernel) when the running kernel has offload and
-    /// lets this process use it, else [`Emulated`](Backend::Emulated).
-    /// [`Ring::backend`] tells which one was picked.
+    /// lets this process use it, else [`Emulated`](Backend::Emulated): when
+    /// the kernel lacks offload, or `offload_setup` is refused with `EPERM`,
+    /// `EACCES` or `ENOSYS` (`kernel.offload_disabled`, a security module,
+    /// or a container's seccomp profile). [`Ring::backend`] tells which one
+    /// was picked and [`Ring::fallback`] why.
     #[default]
     Auto,
 }
@@ -72,6 +75,15 @@ fn current_pid() -> u32 {
     #[cfg(test)]
     PID_READS.with(|n| n.set(n.get() + 1));
     std::process::id()
+}
+
+/// Whether [`Backend::Auto`] takes the emulated backend after this error
+/// of the kernel backend: no offload in the kernel, or `offload_setup`
+/// refused by policy (`kernel.offload_disabled` and LSMs say `EPERM` or
+/// `EACCES`; container seccomp profiles `EPERM` or `ENOSYS`).
+fn auto_falls_back(e: &Error) -> bool {
+    e.kind() == ErrorKind::Unsupported
+        || (e.what() == "offload_setup" && matches!(e.errno(), libc::EPERM | libc::EACCES | libc::ENOSYS))
 }
 
 /// Builds a [`Ring`]: `offload_setup(entries, &params)` plus the mapping.
@@ -190,11 +202,10 @@ impl Builder {
             Backend::Kernel => Ring::kernel(entries, p),
             Backend::Emulated => Ring::emulated(entries, p),
             Backend::Auto => match Ring::kernel(entries, p) {
-                Err(e) if e.kind() == ErrorKind::Unsupported => Ring::emulated(entries, p),
-                Err(e) if e.errno() == libc::EPERM
-                    && !matches!(raw::kernel_support(), KernelSupport::Available { disabled: 0 }) =>
-                {
-                    Ring::emulated(entries, p)
+                Err(e) if auto_falls_back(&e) => {
+                    let mut ring = Ring::emulated(entries, p)?;
+                    ring.setup_fallback = Some(e);
+                    Ok(ring)
                 }
                 r => r,
             },
@@ -234,6 +245,8 @@ pub struct Ring {
     /// Completions of user entries set aside while the crate looked for its own.
     pub(crate) backlog: VecDeque<Completion>,
     pub(crate) owned: OwnedOps,
+    /// Why `Backend::Auto` took the emulated backend.
+    setup_fallback: Option<Error>,
 }
 
 impl Ring {
@@ -265,6 +278,7 @@ impl Ring {
             fork_gen: fork_generation(),
             backlog: VecDeque::new(),
             owned: OwnedOps::default(),
+            setup_fallback: None,
         }
     }
 
@@ -280,11 +294,17 @@ impl Ring {
                 "offload_setup",
                 "this kernel has no worker mode (OFFLOAD_FEAT_WORKER)",
             ),
-            Some(libc::EPERM) => Error::new(
+            Some(e @ (libc::EPERM | libc::EACCES)) => Error::new(
                 ErrorKind::Os,
-                libc::EPERM,
+                e,
                 "offload_setup",
-                "kernel.offload_disabled forbids offload rings for this process",
+                "refused for this process (kernel.offload_disabled, a security module or a seccomp filter)",
+            ),
+            Some(libc::ENOSYS) => Error::new(
+                ErrorKind::Os,
+                libc::ENOSYS,
+                "offload_setup",
+                "refused with ENOSYS although the kernel has offload: a seccomp filter (container profile) blocks it",
             ),
             _ => Error::from_io("offload_setup", &e),
         })?;
@@ -321,6 +341,21 @@ impl Ring {
             Engine::Kernel(_) => Backend::Kernel,
             Engine::Emulated(_) => Backend::Emulated,
         }
+    }
+
+    /// Why this ring's entries run as direct system calls, if they do: the
+    /// error that made [`Backend::Auto`] take the emulated backend (no
+    /// offload in the kernel, or `offload_setup` refused).
+    ///
+    /// ```
+    /// let ring = syscall_offload::Ring::new(8)?;
+    /// if let Some(why) = ring.fallback() {
+    ///     eprintln!("no batching: {why}");
+    /// }
+    /// # Ok::<(), syscall_offload::Error>(())
+    /// ```
+    pub fn fallback(&self) -> Option<&Error> {
+        self.setup_fallback.as_ref()
     }
 
     /// The ring fd (`None` on the emulated backend, which has none).
@@ -737,6 +772,20 @@ mod tests {
         ring.probe().unwrap();
         assert_eq!(PID_READS.with(|n| n.get()), before);
         assert!(atfork_registered());
+    }
+
+    #[test]
+    fn auto_falls_back_on_no_offload_and_on_refused_setup_only() {
+        let setup = |e| Error::os("offload_setup", e);
+        for e in [libc::EPERM, libc::EACCES, libc::ENOSYS] {
+            assert!(auto_falls_back(&setup(e)), "{e}");
+        }
+        assert!(auto_falls_back(&raw::unsupported_error("offload_setup")));
+        for e in [setup(libc::EINVAL), setup(libc::ENOMEM), Error::os("mmap ring", libc::EPERM)] {
+            assert!(!auto_falls_back(&e), "{e}");
+        }
+        let worker = Error::new(ErrorKind::WorkerUnsupported, libc::EOPNOTSUPP, "offload_setup", "");
+        assert!(!auto_falls_back(&worker));
     }
 
     #[test]

@@ -78,14 +78,18 @@ fn worker_on_an_unknown_cpu_is_invalid_input() {
 #[test]
 fn kernel_backend_without_offload_is_unsupported_and_auto_falls_back() {
     if kernel_available() {
-        assert_eq!(Ring::new(4).unwrap().backend(), Backend::Kernel);
+        let r = Ring::new(4).unwrap();
+        assert_eq!((r.backend(), r.fallback()), (Backend::Kernel, None));
         return;
     }
     let e = Ring::builder(4).backend(Backend::Kernel).build().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     let msg = e.to_string();
     assert!(msg.contains("CONFIG_SYSCALL_OFFLOAD") && msg.contains("Backend::Emulated"), "{msg}");
-    assert_eq!(Ring::new(4).unwrap().backend(), Backend::Emulated);
+    let r = Ring::new(4).unwrap();
+    assert_eq!(r.backend(), Backend::Emulated);
+    assert_eq!(r.fallback(), Some(&e), "Auto says why it took the emulated backend");
+    assert_eq!(ring(Backend::Emulated, 4).fallback(), None, "an emulated ring asked for is no fallback");
     // The raw calls refuse too, without issuing 463..465.
     let mut p = syscall_offload::raw::offload_params { size: 128, ..Default::default() };
     let e = syscall_offload::raw::setup(4, &mut p).unwrap_err();
