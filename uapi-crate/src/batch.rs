@@ -443,7 +443,6 @@ impl Ring {
         if let Some(last) = b.sqes.last_mut() {
             last.flags &= !OFFLOAD_SQE_LINK;
         }
-        let start = self.sq_tail;
         let worker = self.is_worker();
         let mut next = 0usize;
         let mut got = 0usize;
@@ -452,7 +451,7 @@ impl Ring {
                 let mut sqe = b.sqes[next];
                 sqe.user_data = RESERVED | BATCH | next as u64;
                 if let Err(e) = self.push_sqe(&sqe) {
-                    self.abandon(start, next, got, worker, b);
+                    self.abandon(next, got, worker, b);
                     return Err(e);
                 }
                 next += 1;
@@ -487,7 +486,7 @@ impl Ring {
                 Err(e) => Some(e),
             };
             if let Some(e) = err {
-                self.abandon(start, next, got, worker, b);
+                self.abandon(next, got, worker, b);
                 return Err(Error::os("offload_enter (batch)", e));
             }
         }
@@ -495,19 +494,20 @@ impl Ring {
 
     /// Takes the batch's unconsumed entries back out of the SQ after a
     /// failed `offload_enter`. Inline rings run nothing outside
-    /// `offload_enter`, so moving the tail back is race-free. A worker may
-    /// be reading the SQ at any time, and entries it took may still be
-    /// running with borrowed buffers: there is no sound way to return, so
-    /// the process aborts (worker rings only retry until then).
-    fn abandon(&mut self, start: u32, pushed: usize, got: usize, worker: bool, b: &Batch<'_>) {
+    /// `offload_enter`, so moving the tail back is race-free, and every
+    /// batch entry they consumed has completed: the `pushed - got` entries
+    /// at the end of the SQ are the batch's unconsumed ones (entries pushed
+    /// before the batch come first and stay). A worker may be reading the
+    /// SQ at any time, and entries it took may still be running with
+    /// borrowed buffers: there is no sound way to return, so the process
+    /// aborts (worker rings only retry until then).
+    fn abandon(&mut self, pushed: usize, got: usize, worker: bool, b: &Batch<'_>) {
         if worker && got < pushed {
             eprintln!("syscall-offload: offload_enter failed with batch entries in flight; aborting");
             std::process::abort();
         }
-        let head = self.q.sq_head().load(Ordering::Acquire);
-        let tail = self.sq_tail;
-        let new_tail = if head.wrapping_sub(start) <= tail.wrapping_sub(start) { head } else { start };
-        self.sq_tail = new_tail;
+        let unconsumed = (pushed.saturating_sub(got) as u32).min(self.sq_len());
+        self.sq_tail = self.sq_tail.wrapping_sub(unconsumed);
         self.publish();
         // The kernel's chain state follows the last entry it consumed
         // (inline: every consumed batch entry has posted its CQE).

@@ -64,6 +64,12 @@
 //! always tells which one runs, and [`Ring::fallback`] why entries run as
 //! direct calls.
 //!
+//! The kernel runs no entries for a task traced with `PTRACE_SYSCALL`
+//! (strace) or with syscall user dispatch on: `offload_enter` fails with
+//! `EPERM`, so that the tracer sees every call. The crate then makes the
+//! queued calls itself, with the ring's rules, and [`Ring::fallback`] says
+//! so until the kernel runs a submission again.
+//!
 //! # Layers
 //!
 //! * `sys` (private, re-exported in [`raw`]): `#[repr(C)]` mirrors of the

@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::emulated::Emulator;
+use crate::emulated::{self, Emulator, Exec};
 use crate::entry::{Completion, Entry};
 use crate::error::{Error, ErrorKind, Result};
 use crate::owned::OwnedOps;
 use crate::queue::{self, Queues};
 use crate::raw::{self, Mmap};
 use crate::sys::*;
+use crate::table;
 
 /// `user_data` bit 63 marks the crate's own entries (batches, owned ops).
 pub(crate) const RESERVED: u64 = 1 << 63;
@@ -219,6 +220,38 @@ enum Engine {
     Emulated(Box<Emulator>),
 }
 
+/// The crate's own `offload_enter`, for the queue of a ring: entries are
+/// copied out of the SQ, and completions go to the ring's spill queue.
+struct DirectQueue<'a> {
+    sqes: &'a [offload_sqe],
+    next: usize,
+    spill: &'a mut VecDeque<Completion>,
+}
+
+impl emulated::Queue for DirectQueue<'_> {
+    fn ready(&self) -> std::result::Result<(), i32> {
+        // No CQ back-pressure: the spill queue grows as needed.
+        if self.next < self.sqes.len() {
+            Ok(())
+        } else {
+            Err(libc::ENOENT)
+        }
+    }
+
+    fn take(&mut self) -> offload_sqe {
+        self.next += 1;
+        self.sqes[self.next - 1]
+    }
+
+    fn untake(&mut self) {
+        self.next -= 1;
+    }
+
+    fn post(&mut self, cqe: offload_cqe) {
+        self.spill.push_back(cqe.into());
+    }
+}
+
 /// An offload ring: a submission queue of syscalls and a completion queue
 /// of their results, shared with the kernel (or the emulated backend).
 ///
@@ -244,9 +277,25 @@ pub struct Ring {
     fork_gen: u64,
     /// Completions of user entries set aside while the crate looked for its own.
     pub(crate) backlog: VecDeque<Completion>,
+    /// Completions not yet routed that are not in the CQ (any more): those
+    /// of calls the crate made itself, and the CQEs the kernel had posted
+    /// before them, moved here to keep the order.
+    spill: VecDeque<Completion>,
     pub(crate) owned: OwnedOps,
+    /// The allowlist as far as the crate knows it (the table narrowed by
+    /// `restrict`), for direct calls when the kernel cannot be asked.
+    allow: [u64; table::BITMAP_WORDS],
+    /// Runs the entries when `offload_enter` is refused (built on first use).
+    direct: Option<Box<Exec>>,
+    /// A copy of the eventfd registered with a kernel ring, signalled when
+    /// the crate posts completions itself.
+    eventfd: Option<OwnedFd>,
     /// Why `Backend::Auto` took the emulated backend.
     setup_fallback: Option<Error>,
+    /// Set when the latest `offload_enter` was refused and the entries ran
+    /// as direct calls; cleared when the kernel runs a submission again.
+    enter_fallback: Option<Error>,
+    direct_submissions: u64,
 }
 
 impl Ring {
@@ -277,8 +326,14 @@ impl Ring {
             pid: std::process::id(),
             fork_gen: fork_generation(),
             backlog: VecDeque::new(),
+            spill: VecDeque::new(),
             owned: OwnedOps::default(),
+            allow: table::bitmap(),
+            direct: None,
+            eventfd: None,
             setup_fallback: None,
+            enter_fallback: None,
+            direct_submissions: 0,
         }
     }
 
@@ -334,6 +389,14 @@ impl Ring {
         Ok(Ring::finish(q, Engine::Emulated(Box::new(Emulator::new())), p))
     }
 
+    /// Unit tests: the next `offload_enter` calls of an emulated ring fail
+    /// with these errnos (None: runs).
+    #[cfg(test)]
+    pub(crate) fn script_enter(&mut self, errnos: &[Option<i32>]) {
+        let Engine::Emulated(emu) = &mut self.engine else { unreachable!("an emulated ring") };
+        emu.script.extend(errnos);
+    }
+
     /// The backend this ring runs on: [`Backend::Kernel`] or
     /// [`Backend::Emulated`], never `Auto`.
     pub fn backend(&self) -> Backend {
@@ -343,9 +406,17 @@ impl Ring {
         }
     }
 
-    /// Why this ring's entries run as direct system calls, if they do: the
-    /// error that made [`Backend::Auto`] take the emulated backend (no
-    /// offload in the kernel, or `offload_setup` refused).
+    /// Why this ring's entries run as direct system calls, if they do:
+    ///
+    /// * the error that made [`Backend::Auto`] take the emulated backend
+    ///   (no offload in the kernel, or `offload_setup` refused);
+    /// * on the kernel backend, `EPERM` from the latest `offload_enter`:
+    ///   the kernel runs no entries for a task traced with
+    ///   `PTRACE_SYSCALL`/`PTRACE_SYSEMU` (strace) or with syscall user
+    ///   dispatch on, so the crate made the queued calls itself, with the
+    ///   ring's rules (order, links, allowlist). Cleared once the kernel
+    ///   runs a submission again; [`direct_submissions`](Ring::direct_submissions)
+    ///   counts them.
     ///
     /// ```
     /// let ring = syscall_offload::Ring::new(8)?;
@@ -355,7 +426,14 @@ impl Ring {
     /// # Ok::<(), syscall_offload::Error>(())
     /// ```
     pub fn fallback(&self) -> Option<&Error> {
-        self.setup_fallback.as_ref()
+        self.setup_fallback.as_ref().or(self.enter_fallback.as_ref())
+    }
+
+    /// How many submissions of this ring the crate ran as direct system
+    /// calls because `offload_enter` refused them with `EPERM` (see
+    /// [`fallback`](Ring::fallback)).
+    pub fn direct_submissions(&self) -> u64 {
+        self.direct_submissions
     }
 
     /// The ring fd (`None` on the emulated backend, which has none).
@@ -478,9 +556,11 @@ impl Ring {
     }
 
     /// `offload_enter(fd, to_submit, min_complete, flags)` on either backend;
-    /// the errno is returned bare so callers can retry.
+    /// the errno is returned bare so callers can retry. An inline ring whose
+    /// `offload_enter` is refused with `EPERM` (the task is traced or has
+    /// syscall user dispatch on) has its entries run as direct calls.
     pub(crate) fn enter_raw(&mut self, to_submit: u32, min_complete: u32, flags: u32) -> std::result::Result<u32, i32> {
-        match &mut self.engine {
+        let r = match &mut self.engine {
             // SAFETY: every entry in the SQ was pushed under the contract of
             // `push` (or by `batch`/`push_owned`, which keep their buffers
             // alive until the completion is reaped).
@@ -489,7 +569,82 @@ impl Ring {
             }
             .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)),
             Engine::Emulated(emu) => emu.enter(&self.q, to_submit, min_complete, flags),
+        };
+        match r {
+            Err(libc::EPERM) if !self.is_worker() => {
+                self.enter_fallback = Some(Error::new(
+                    ErrorKind::Os,
+                    libc::EPERM,
+                    "offload_enter",
+                    "refused for a task traced with PTRACE_SYSCALL/PTRACE_SYSEMU or with syscall user dispatch on; \
+                     the entries ran as direct system calls",
+                ));
+                self.enter_directly(to_submit)
+            }
+            r => {
+                if r.is_ok() {
+                    self.enter_fallback = None;
+                }
+                r
+            }
         }
+    }
+
+    /// The executor for direct calls. It runs what both the crate's table
+    /// (with the restrictions it was given) and the kernel's answer to
+    /// `PROBE` allow: the crate vets its table as the kernel vets its own.
+    fn direct_exec(&mut self) -> Box<Exec> {
+        if let Some(exec) = self.direct.take() {
+            return exec;
+        }
+        let mut allow = self.allow;
+        if let Ok(p) = self.probe() {
+            for (w, k) in allow.iter_mut().zip(p.bitmap()) {
+                *w &= k;
+            }
+        }
+        Box::new(Exec::new(allow))
+    }
+
+    /// `offload_enter` for the queue of this ring, with direct system calls
+    /// (what the emulated backend does). The kernel keeps its own SQ head,
+    /// which must not move: the entries are copied out, the SQ tail goes
+    /// back to the head, and what was not consumed (an entry interrupted by
+    /// a signal and those after it) is queued again from the head.
+    fn enter_directly(&mut self, to_submit: u32) -> std::result::Result<u32, i32> {
+        let head = self.q.sq_head().load(Ordering::Acquire);
+        let queued = self.sq_tail.wrapping_sub(head);
+        if queued > self.q.sq_entries {
+            return Err(libc::EINVAL);
+        }
+        let n = to_submit.min(queued);
+        if n == 0 {
+            return Ok(0);
+        }
+        self.direct_submissions += 1;
+        // Completions come out in order: the CQEs the kernel posted before
+        // go first.
+        while let Some(c) = self.pop_cq() {
+            self.spill.push_back(c);
+        }
+        let sqes: Vec<offload_sqe> = (0..queued).map(|i| self.q.read_sqe(head.wrapping_add(i))).collect();
+        self.q.sq_tail().store(head, Ordering::Release);
+        let mut exec = self.direct_exec();
+        let mut queue = DirectQueue { sqes: &sqes[..n as usize], next: 0, spill: &mut self.spill };
+        let done = exec.submit(n, &mut queue);
+        let consumed = queue.next;
+        self.direct = Some(exec);
+        for (i, sqe) in sqes[consumed..].iter().enumerate() {
+            self.q.write_sqe(head.wrapping_add(i as u32), sqe);
+        }
+        self.sq_tail = head.wrapping_add(queued - consumed as u32);
+        self.publish();
+        if done.posted {
+            if let Some(efd) = &self.eventfd {
+                emulated::signal_eventfd(efd.as_fd());
+            }
+        }
+        done.ret
     }
 
     fn submit_inner(&mut self, want: u32, what: &'static str) -> Result<u32> {
@@ -527,6 +682,10 @@ impl Ring {
     /// and nothing could be consumed, `EINTR` when a signal came first.
     /// A link chain ends with the submission.
     ///
+    /// When the kernel refuses the call with `EPERM` because the task is
+    /// traced or has syscall user dispatch on, the entries run as direct
+    /// system calls instead, and [`fallback`](Ring::fallback) says so.
+    ///
     /// On a worker ring it publishes the entries and wakes the worker if it
     /// sleeps (`OFFLOAD_ENTER_SQ_WAKEUP`), returning the number queued.
     pub fn submit(&mut self) -> Result<u32> {
@@ -542,12 +701,17 @@ impl Ring {
         self.submit_inner(want, "offload_enter")
     }
 
-    /// Takes one CQE off the CQ (load-acquire of the tail, store-release of
-    /// the head).
+    /// Takes the next completion: from the spill queue, else off the CQ.
     pub(crate) fn pop_cqe(&mut self) -> Option<Completion> {
         if self.check_fork("completions").is_err() {
             return None;
         }
+        self.spill.pop_front().or_else(|| self.pop_cq())
+    }
+
+    /// Takes one CQE off the CQ (load-acquire of the tail, store-release of
+    /// the head).
+    fn pop_cq(&mut self) -> Option<Completion> {
         let tail = self.q.cq_tail().load(Ordering::Acquire);
         if tail == self.cq_head {
             return None;
@@ -568,9 +732,10 @@ impl Ring {
         Completions { ring: self }
     }
 
-    /// CQEs posted and not yet reaped.
+    /// Completions posted and not yet reaped.
     pub fn cq_len(&self) -> u32 {
-        self.q.cq_tail().load(Ordering::Acquire).wrapping_sub(self.cq_head) + self.backlog.len() as u32
+        let queued = self.backlog.len() + self.spill.len();
+        self.q.cq_tail().load(Ordering::Acquire).wrapping_sub(self.cq_head).wrapping_add(queued as u32)
     }
 
     /// Reaps CQEs until `stop` says so or the CQ is empty, routing crate
@@ -640,9 +805,17 @@ impl Ring {
         const WHAT: &str = "offload_register ALLOWLIST";
         self.check_owner(WHAT)?;
         match &mut self.engine {
-            Engine::Kernel(fd) => raw::register_allowlist(fd.as_fd(), bitmap).map_err(|e| Error::from_io(WHAT, &e)),
-            Engine::Emulated(emu) => emu.restrict(bitmap).map_err(|e| Error::os(WHAT, e)),
+            Engine::Kernel(fd) => raw::register_allowlist(fd.as_fd(), bitmap).map_err(|e| Error::from_io(WHAT, &e))?,
+            Engine::Emulated(emu) => emu.restrict(bitmap).map_err(|e| Error::os(WHAT, e))?,
         }
+        // The direct calls follow the same list.
+        for (i, w) in self.allow.iter_mut().enumerate() {
+            *w &= bitmap.get(i).copied().unwrap_or(0);
+        }
+        if let Some(direct) = &mut self.direct {
+            direct.restrict(bitmap);
+        }
+        Ok(())
     }
 
     /// `offload_register(fd, OFFLOAD_REGISTER_EVENTFD, &eventfd, 1)`: the
@@ -652,7 +825,13 @@ impl Ring {
         const WHAT: &str = "offload_register EVENTFD";
         self.check_owner(WHAT)?;
         match &mut self.engine {
-            Engine::Kernel(fd) => raw::register_eventfd(fd.as_fd(), eventfd).map_err(|e| Error::from_io(WHAT, &e)),
+            Engine::Kernel(fd) => {
+                // Kept for the completions the crate posts itself (direct calls).
+                let copy = eventfd.try_clone_to_owned().map_err(|e| Error::from_io(WHAT, &e))?;
+                raw::register_eventfd(fd.as_fd(), eventfd).map_err(|e| Error::from_io(WHAT, &e))?;
+                self.eventfd = Some(copy);
+                Ok(())
+            }
             Engine::Emulated(emu) => emu.register_eventfd(eventfd).map_err(|e| Error::os(WHAT, e)),
         }
     }
@@ -663,7 +842,11 @@ impl Ring {
         const WHAT: &str = "offload_register UNREGISTER_EVENTFD";
         self.check_owner(WHAT)?;
         match &mut self.engine {
-            Engine::Kernel(fd) => raw::unregister_eventfd(fd.as_fd()).map_err(|e| Error::from_io(WHAT, &e)),
+            Engine::Kernel(fd) => {
+                raw::unregister_eventfd(fd.as_fd()).map_err(|e| Error::from_io(WHAT, &e))?;
+                self.eventfd = None;
+                Ok(())
+            }
             Engine::Emulated(emu) => emu.unregister_eventfd().map_err(|e| Error::os(WHAT, e)),
         }
     }
@@ -749,6 +932,10 @@ mod tests {
         Builder::new(entries).backend(Backend::Emulated).build().unwrap()
     }
 
+    fn script(ring: &mut Ring, errnos: &[Option<i32>]) {
+        ring.script_enter(errnos);
+    }
+
     fn push(ring: &mut Ring, entries: &[Entry]) {
         for e in entries {
             // SAFETY: the tests' entries take no pointers.
@@ -798,5 +985,75 @@ mod tests {
         assert_eq!(ring.enter_raw(0, 1, 0), Err(libc::EINVAL));
         assert_eq!(ring.enter_raw(0, 0, OFFLOAD_ENTER_GETEVENTS), Err(libc::EINVAL));
         assert_eq!(ring.enter_raw(0, 0, OFFLOAD_ENTER_SQ_WAKEUP), Err(libc::EINVAL));
+    }
+
+    #[test]
+    fn a_refused_enter_runs_the_entries_directly_once_and_says_so() {
+        let mut ring = emulated(4);
+        let pid = std::process::id() as i64;
+        script(&mut ring, &[Some(libc::EPERM)]);
+        push(
+            &mut ring,
+            &[
+                Entry::getpid().user_data(1),
+                Entry::close(-1).flags(SqeFlags::LINK).user_data(2),
+                Entry::getpid().user_data(3),
+                Entry::getpid().flags(SqeFlags::SKIP_SUCCESS).user_data(4),
+            ],
+        );
+        assert_eq!(ring.submit().unwrap(), 4);
+        assert_eq!(reaped(&mut ring), [(1, pid), (2, -libc::EBADF as i64), (3, -libc::ECANCELED as i64)]);
+        assert_eq!(ring.fallback().map(|e| (e.what(), e.errno())), Some(("offload_enter", libc::EPERM)));
+        assert_eq!((ring.direct_submissions(), ring.sq_len()), (1, 0));
+        // The (emulated) kernel runs the next ones: nothing ran twice.
+        push(&mut ring, &[Entry::getpid().user_data(5)]);
+        assert_eq!(ring.submit().unwrap(), 1);
+        assert_eq!(reaped(&mut ring), [(5, pid)]);
+        assert_eq!((ring.fallback(), ring.direct_submissions()), (None, 1));
+    }
+
+    #[test]
+    fn direct_completions_come_after_the_cqes_posted_before() {
+        let mut ring = emulated(4);
+        push(&mut ring, &[Entry::getpid().user_data(1)]);
+        ring.submit().unwrap();
+        script(&mut ring, &[Some(libc::EPERM)]);
+        push(&mut ring, &[Entry::getpid().user_data(2)]);
+        ring.submit().unwrap();
+        push(&mut ring, &[Entry::getpid().user_data(3)]);
+        ring.submit().unwrap();
+        assert_eq!(ring.cq_len(), 3);
+        let order: Vec<u64> = reaped(&mut ring).iter().map(|c| c.0).collect();
+        assert_eq!(order, [1, 2, 3]);
+    }
+
+    #[test]
+    fn direct_calls_follow_the_allowlist_and_the_submission_size() {
+        let mut ring = emulated(4);
+        ring.restrict(&[libc::SYS_getpid as u32]).unwrap();
+        script(&mut ring, &[Some(libc::EPERM)]);
+        push(&mut ring, &[Entry::close(-1).user_data(1), Entry::getpid().user_data(2)]);
+        // Only the first: what offload_enter(fd, 1, ...) would take.
+        assert_eq!(ring.enter_raw(1, 0, 0), Ok(1));
+        assert_eq!(ring.sq_len(), 1);
+        assert_eq!(reaped(&mut ring), [(1, -libc::EOPNOTSUPP as i64)]);
+        assert_eq!(ring.submit().unwrap(), 1);
+        assert_eq!(reaped(&mut ring), [(2, std::process::id() as i64)]);
+    }
+
+    #[test]
+    fn a_refused_enter_in_a_batch_runs_each_entry_once() {
+        let mut ring = emulated(2);
+        script(&mut ring, &[None, Some(libc::EPERM), None]);
+        let (_, res) = ring
+            .batch(|b| {
+                for _ in 0..6 {
+                    b.getpid();
+                }
+            })
+            .unwrap();
+        assert_eq!(res.len(), 6);
+        assert!(res.iter().all(|r| r.unwrap() == u64::from(std::process::id())));
+        assert_eq!((ring.direct_submissions(), ring.sq_len(), ring.cq_len()), (1, 0, 0));
     }
 }

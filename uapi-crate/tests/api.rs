@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use syscall_offload::{Backend, Completion, Entry, ErrorKind, OwnedOp, Ring, SqeFlags};
+use syscall_offload::{Backend, Completion, Entry, ErrorKind, OpId, OwnedOp, Ring, SqeFlags};
 
 fn getpid_pid() -> i64 {
     std::process::id() as i64
@@ -573,4 +573,47 @@ fn dropping_a_ring_with_queued_entries_frees_everything() {
         drop(r);
         assert_eq!(Arc::strong_count(&zero), 1, "the owned ops were dropped with the ring");
     }
+}
+
+const PR_SET_SYSCALL_USER_DISPATCH: libc::c_int = 59;
+const PR_SYS_DISPATCH_OFF: libc::c_ulong = 0;
+const PR_SYS_DISPATCH_ON: libc::c_ulong = 1;
+
+/// The kernel runs no entries for a task with syscall user dispatch on
+/// (`offload_enter` fails with `EPERM`): the crate makes the calls itself,
+/// each once, and says so.
+#[test]
+fn syscall_user_dispatch_makes_the_ring_call_directly() {
+    if !need_kernel() {
+        return;
+    }
+    let mut r = ring(Backend::Kernel, 4);
+    let (rx, tx) = pipe();
+    // SYSCALL_DISPATCH_FILTER_ALLOW: every syscall goes through.
+    let selector = std::sync::atomic::AtomicU8::new(0);
+    let mut out = [0u8; 6];
+    // SAFETY: the selector outlives the dispatch, switched off below.
+    let on = unsafe { libc::prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, 0, 0, selector.as_ptr()) };
+    assert_eq!(on, 0, "{}", std::io::Error::last_os_error());
+    let got = r.batch(|bt| {
+        bt.write(tx.as_fd(), b"abc");
+        bt.write(tx.as_fd(), b"def");
+        bt.getpid().link();
+        bt.read(rx.as_fd(), &mut out);
+        bt.lseek(rx.as_fd(), 0, libc::SEEK_SET);
+        bt.getpid();
+    });
+    // SAFETY: switches this thread's dispatch off.
+    assert_eq!(unsafe { libc::prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0) }, 0);
+    let (_, res) = got.unwrap();
+    let res: Vec<_> = res.iter().map(|r| r.map_err(|e| e.raw_os_error().unwrap())).collect();
+    let pid = std::process::id() as u64;
+    assert_eq!(res, [Ok(3), Ok(3), Ok(pid), Ok(6), Err(libc::ESPIPE), Ok(pid)]);
+    assert_eq!(&out, b"abcdef");
+    assert_eq!(r.fallback().map(|e| (e.what(), e.errno())), Some(("offload_enter", libc::EPERM)));
+    assert_eq!(r.direct_submissions(), 2, "two submissions: the SQ holds 4");
+    assert_eq!(r.sq_len(), 0);
+    let (_, res) = r.batch(|bt| bt.getpid().id()).unwrap();
+    assert_eq!(res.get(OpId(0)).unwrap(), pid);
+    assert_eq!((r.fallback(), r.direct_submissions()), (None, 2), "the kernel runs the entries again");
 }
