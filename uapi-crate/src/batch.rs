@@ -8,8 +8,13 @@
 //! that the kernel took has completed and every entry it did not take has
 //! been taken back out of the SQ. Borrowed buffers therefore cannot be
 //! released while the kernel may still use them.
+//!
+//! Whatever the entries did is in the [`BatchResults`], on failure too
+//! ([`BatchError`]): the fds they created, and the fds of `close` entries
+//! that did not close them. Nothing is leaked.
 
 use std::ffi::CStr;
+use std::fmt;
 use std::io::{IoSlice, IoSliceMut};
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -17,7 +22,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 
 use crate::entry::res_to_result;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ring::{Ring, BATCH, RESERVED};
 use crate::sys::*;
 
@@ -26,7 +31,8 @@ enum Kind {
     Plain,
     /// Returns a new fd, owned by the results until taken.
     Fd,
-    /// Closes this fd; forgotten once the close ran, dropped otherwise.
+    /// Closes this fd: forgotten once the close released it, handed back
+    /// in the results otherwise.
     Close(Option<OwnedFd>),
 }
 
@@ -244,9 +250,12 @@ impl<'env> Batch<'env> {
         self.add(libc::SYS_shutdown, [fd(f), how as u64, 0, 0, 0, 0], Kind::Plain)
     }
 
-    /// `close(fd)`: the batch takes ownership. If the entry never runs (a
-    /// failed link chain, or the batch fails first) the fd is closed when
-    /// the batch ends, as dropping it would.
+    /// `close(fd)`: the batch takes ownership. If the entry does not close
+    /// it (a failed link chain cancelled it, the allowlist, a seccomp filter
+    /// or the kernel refused it, or the batch failed before it ran), the fd
+    /// comes back in the [`BatchResults`]: take it with
+    /// [`take_fd`](BatchResults::take_fd), or it is closed when they are
+    /// dropped.
     pub fn close(&mut self, f: OwnedFd) -> OpRef<'_> {
         let raw = f.as_raw_fd() as u64;
         self.add(libc::SYS_close, [raw, 0, 0, 0, 0, 0], Kind::Close(Some(f)))
@@ -312,16 +321,77 @@ impl<'env> Batch<'env> {
 
 /// The results of one batch, in the order the entries were recorded.
 ///
-/// Owns the fds that `socket`, `accept4` and `openat` entries created until
-/// [`take_fd`](BatchResults::take_fd) hands them out; the rest are closed on
-/// drop.
+/// Owns the fds that `socket`, `accept4` and `openat` entries created, and
+/// those that `close` entries were given and did not close, until
+/// [`take_fd`](BatchResults::take_fd) hands them out; the rest are closed
+/// on drop.
 #[derive(Debug)]
 pub struct BatchResults {
-    res: Vec<i64>,
+    /// `None`: the entry did not run (the batch failed first).
+    res: Vec<Option<i64>>,
     fds: Vec<Option<OwnedFd>>,
 }
 
+/// Whether `fd` is an open file descriptor number (`fcntl(fd, F_GETFD)`).
+fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the fd flags; any number is fine.
+    let r = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    r != -1 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EBADF)
+}
+
+/// Whether a `close(raw)` entry that completed with `res` (`None`: it never
+/// ran) released the fd. `reused` says whether an entry of the same batch
+/// got the number back for a new fd.
+fn close_released(res: Option<i64>, raw: RawFd, reused: bool) -> bool {
+    let Some(res) = res else {
+        return false;
+    };
+    let errno = match res {
+        r if r >= 0 => return true,
+        r => r.checked_neg().and_then(|e| i32::try_from(e).ok()).unwrap_or(libc::EIO),
+    };
+    match errno {
+        // A failed chain: the entry did not run.
+        libc::ECANCELED => false,
+        // close() releases the fd before it reports an interruption or a
+        // flush error; EBADF: it was not open.
+        libc::EBADF | libc::EINTR | libc::EIO | libc::ENOSPC | libc::EDQUOT => true,
+        // Refused before it ran: the allowlist or table (EOPNOTSUPP), flags
+        // (EINVAL), seccomp (EPERM, or any errno a filter chose); or a flush
+        // error of an unusual file system, after the fd was released. The
+        // fd table tells which, unless another thread took the number in
+        // the meantime, which a close that failed that way makes unlikely.
+        _ => reused || !fd_is_open(raw),
+    }
+}
+
 impl BatchResults {
+    fn new(res: Vec<Option<i64>>, kinds: Vec<Kind>) -> BatchResults {
+        let created: Vec<i64> =
+            res.iter().zip(&kinds).filter_map(|(r, k)| matches!(k, Kind::Fd).then_some((*r)?)).collect();
+        let fds = kinds
+            .into_iter()
+            .zip(&res)
+            .map(|(k, &r)| match k {
+                // SAFETY: the syscall just created this fd for us; nobody
+                // else owns its number.
+                Kind::Fd => r.filter(|&r| r >= 0).map(|r| unsafe { OwnedFd::from_raw_fd(r as RawFd) }),
+                Kind::Close(Some(fd)) => {
+                    let raw = fd.as_raw_fd();
+                    if close_released(r, raw, created.contains(&(raw as i64))) {
+                        // The number is closed (or someone else's now).
+                        std::mem::forget(fd);
+                        None
+                    } else {
+                        Some(fd)
+                    }
+                }
+                Kind::Close(None) | Kind::Plain => None,
+            })
+            .collect();
+        BatchResults { res, fds }
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.res.len()
@@ -332,32 +402,124 @@ impl BatchResults {
         self.res.is_empty()
     }
 
-    /// The raw result (`-errno` on failure) of entry `id`.
+    /// Whether entry `id` ran (always, unless the batch failed first).
+    pub fn ran(&self, id: OpId) -> bool {
+        self.raw(id).is_some()
+    }
+
+    /// How many entries ran.
+    pub fn ran_count(&self) -> usize {
+        self.res.iter().filter(|r| r.is_some()).count()
+    }
+
+    /// The raw result (`-errno` on failure) of entry `id`; `None` if it did
+    /// not run or is not in this batch.
     pub fn raw(&self, id: OpId) -> Option<i64> {
-        self.res.get(id.0).copied()
+        self.res.get(id.0).copied().flatten()
     }
 
     /// Entry `id`'s result: the syscall's return value, or its error
-    /// (`ECANCELED` for an entry of a failed link chain). `EINVAL` for an
-    /// id that is not in this batch.
+    /// (`ECANCELED` for an entry of a failed link chain, or one that did
+    /// not run because the batch failed first). `EINVAL` for an id that is
+    /// not in this batch.
     pub fn get(&self, id: OpId) -> std::io::Result<u64> {
-        res_to_result(self.raw(id).unwrap_or(-(libc::EINVAL as i64)))
+        match self.res.get(id.0) {
+            None => Err(std::io::Error::from_raw_os_error(libc::EINVAL)),
+            Some(r) => res_to_result(r.unwrap_or(-(libc::ECANCELED as i64))),
+        }
     }
 
-    /// All results, in order.
+    /// All results, in order (as [`get`](BatchResults::get) gives them).
     pub fn iter(&self) -> impl Iterator<Item = std::io::Result<u64>> + '_ {
-        self.res.iter().map(|&r| res_to_result(r))
+        (0..self.res.len()).map(|i| self.get(OpId(i)))
     }
 
-    /// Takes the fd created by entry `id` (`socket`, `accept4`, `openat`).
-    /// `EBADF` if it created none or it was taken already; the entry's error
-    /// if it failed.
+    /// Takes the fd that entry `id` holds: the one a `socket`, `accept4` or
+    /// `openat` entry created, or the one a `close` entry was given and did
+    /// not close (it was refused, cancelled, or did not run). Otherwise the
+    /// entry's error, or `EBADF` if it holds no fd (or it was taken already).
     pub fn take_fd(&mut self, id: OpId) -> std::io::Result<OwnedFd> {
+        if let Some(fd) = self.fds.get_mut(id.0).and_then(Option::take) {
+            return Ok(fd);
+        }
         self.get(id)?;
-        self.fds
-            .get_mut(id.0)
-            .and_then(Option::take)
-            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EBADF))
+        Err(std::io::Error::from_raw_os_error(libc::EBADF))
+    }
+}
+
+/// A [`Ring::batch`] that failed: the error, the closure's value, and the
+/// results of the entries that ran before the failure. What those created
+/// (and the fds of `close` entries that did not close them) is owned by
+/// the results, so dropping the error closes it: nothing leaks.
+///
+/// Converts into [`Error`] and [`std::io::Error`], so `?` works.
+pub struct BatchError<T> {
+    error: Error,
+    value: T,
+    results: BatchResults,
+}
+
+impl<T> BatchError<T> {
+    /// What failed.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// [`Error::kind`] of the error.
+    pub fn kind(&self) -> ErrorKind {
+        self.error.kind()
+    }
+
+    /// [`Error::errno`] of the error.
+    pub fn errno(&self) -> i32 {
+        self.error.errno()
+    }
+
+    /// What the batch's closure returned.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// The results: entries that ran have theirs, the others are
+    /// `ECANCELED` ([`BatchResults::ran`] tells them apart).
+    pub fn results(&self) -> &BatchResults {
+        &self.results
+    }
+
+    /// The results, to take fds from.
+    pub fn results_mut(&mut self) -> &mut BatchResults {
+        &mut self.results
+    }
+
+    /// The error, the closure's value and the results.
+    pub fn into_parts(self) -> (Error, T, BatchResults) {
+        (self.error, self.value, self.results)
+    }
+}
+
+impl<T> fmt::Debug for BatchError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchError").field("error", &self.error).field("results", &self.results).finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for BatchError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} of {} batch entries ran)", self.error, self.results.ran_count(), self.results.len())
+    }
+}
+
+impl<T> std::error::Error for BatchError<T> {}
+
+impl<T> From<BatchError<T>> for Error {
+    fn from(e: BatchError<T>) -> Error {
+        e.error
+    }
+}
+
+impl<T> From<BatchError<T>> for std::io::Error {
+    fn from(e: BatchError<T>) -> std::io::Error {
+        e.error.into()
     }
 }
 
@@ -371,11 +533,17 @@ impl Ring {
     /// [`push`](Ring::push) before are submitted first; their completions
     /// wait in [`completions`](Ring::completions).
     ///
-    /// Errors: [`ErrorKind::Forked`](crate::ErrorKind::Forked) after
-    /// `fork()`, `InvalidInput` when entries pushed before the batch left a
-    /// link chain open, and `offload_enter`'s errno if it fails for a reason
-    /// other than a signal or a full CQ (which are retried). On error no
-    /// entry of the batch is left in the SQ or running.
+    /// A signal or a full CQ makes `offload_enter` consume fewer entries
+    /// (or none, `EINTR`/`EBUSY`): `batch` enters again for the rest, never
+    /// running an entry twice. When the kernel refuses `offload_enter`
+    /// with `EPERM` (a traced task), the entries run as direct calls (see
+    /// [`Ring::fallback`]).
+    ///
+    /// Errors ([`BatchError`], with the results of what ran):
+    /// [`ErrorKind::Forked`] after `fork()`, `InvalidInput` when entries
+    /// pushed before the batch left a link chain open, and
+    /// `offload_enter`'s errno if it fails otherwise. On error no entry of
+    /// the batch is left in the SQ or running.
     ///
     /// ```
     /// use std::os::fd::AsFd;
@@ -396,7 +564,24 @@ impl Ring {
     /// assert_eq!(&out, b"hello");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn batch<'env, T>(&mut self, f: impl FnOnce(&mut Batch<'env>) -> T) -> Result<(T, BatchResults)> {
+    pub fn batch<'env, T>(
+        &mut self,
+        f: impl FnOnce(&mut Batch<'env>) -> T,
+    ) -> std::result::Result<(T, BatchResults), BatchError<T>> {
+        let mut b = Batch::new();
+        let value = f(&mut b);
+        let mut results: Vec<Option<i64>> = vec![None; b.sqes.len()];
+        let out = self.check_batch().and_then(|()| self.run_batch(&mut b, &mut results));
+        let results = BatchResults::new(results, std::mem::take(&mut b.kinds));
+        // `b` (the msghdrs and addresses the entries pointed to) goes only now.
+        drop(b);
+        match out {
+            Ok(()) => Ok((value, results)),
+            Err(error) => Err(BatchError { error, value, results }),
+        }
+    }
+
+    fn check_batch(&self) -> Result<()> {
         self.check_fork("batch")?;
         if self.open_chain {
             return Err(Error::invalid(
@@ -404,33 +589,7 @@ impl Ring {
                 "an entry pushed before the batch carries OFFLOAD_SQE_LINK: its chain would swallow the batch",
             ));
         }
-        let mut b = Batch::new();
-        let value = f(&mut b);
-        let mut results: Vec<Option<i64>> = vec![None; b.sqes.len()];
-        let out = self.run_batch(&mut b, &mut results);
-        // A close entry that ran released its fd (even when it failed); one
-        // that did not run (cancelled, or never consumed) still owns it.
-        for (k, r) in b.kinds.iter_mut().zip(&results) {
-            if let Kind::Close(fd) = k {
-                if matches!(r, Some(r) if *r != -(libc::ECANCELED as i64)) {
-                    std::mem::forget(fd.take());
-                }
-            }
-        }
-        out?;
-        let mut fds = Vec::with_capacity(results.len());
-        let mut raw = Vec::with_capacity(results.len());
-        for (r, k) in results.into_iter().zip(&b.kinds) {
-            let r = r.unwrap_or(-(libc::EIO as i64));
-            fds.push(match k {
-                // SAFETY: the syscall just created this fd for us; nobody
-                // else owns its number.
-                Kind::Fd if r >= 0 => Some(unsafe { OwnedFd::from_raw_fd(r as RawFd) }),
-                _ => None,
-            });
-            raw.push(r);
-        }
-        Ok((value, BatchResults { res: raw, fds }))
+        Ok(())
     }
 
     /// Submits the batch and fills `results`; they are meaningful on error
@@ -512,5 +671,93 @@ impl Ring {
         // The kernel's chain state follows the last entry it consumed
         // (inline: every consumed batch entry has posted its CQE).
         self.open_chain = got > 0 && b.sqes.get(got - 1).is_some_and(|s| s.flags & OFFLOAD_SQE_LINK != 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::{Backend, Builder};
+
+    fn emulated(entries: u32, script: &[Option<i32>]) -> Ring {
+        let mut ring = Builder::new(entries).backend(Backend::Emulated).build().unwrap();
+        ring.script_enter(script);
+        ring
+    }
+
+    fn dev_null() -> OwnedFd {
+        std::fs::File::open("/dev/null").unwrap().into()
+    }
+
+    #[test]
+    fn a_batch_that_fails_midway_keeps_what_ran_and_owns_its_fds() {
+        // The SQ holds 4: the second offload_enter fails.
+        let mut ring = emulated(4, &[None, Some(libc::EIO)]);
+        let err = ring
+            .batch(|b| {
+                let open = b.openat(None, c"/dev/null", libc::O_RDONLY, 0).id();
+                let sock = b.socket(libc::AF_UNIX, libc::SOCK_STREAM, 0).id();
+                b.getpid();
+                b.getpid();
+                let later = b.openat(None, c"/dev/null", libc::O_RDONLY, 0).id();
+                b.getpid();
+                (open, sock, later)
+            })
+            .unwrap_err();
+        assert_eq!((err.kind(), err.errno()), (ErrorKind::Os, libc::EIO));
+        assert!(err.to_string().contains("4 of 6 batch entries ran"), "{err}");
+        let (_, (open, sock, later), mut res) = err.into_parts();
+        assert!(res.ran(OpId(3)) && !res.ran(later) && !res.ran(OpId(5)));
+        assert_eq!(res.raw(later), None);
+        assert_eq!(res.get(later).unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+        let (a, s) = (res.take_fd(open).unwrap(), res.take_fd(sock).unwrap());
+        assert!(fd_is_open(a.as_raw_fd()) && fd_is_open(s.as_raw_fd()));
+        assert_eq!(res.take_fd(later).unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+        // Nothing of the batch is left queued; the ring goes on.
+        assert_eq!(ring.sq_len(), 0);
+        let (id, res) = ring.batch(|b| b.getpid().id()).unwrap();
+        assert_eq!(res.get(id).unwrap(), u64::from(std::process::id()));
+    }
+
+    #[test]
+    fn a_close_that_did_not_run_because_the_batch_failed_comes_back() {
+        let mut ring = emulated(4, &[Some(libc::EIO)]);
+        let fd = dev_null();
+        let raw = fd.as_raw_fd();
+        let mut err = ring.batch(|b| b.close(fd).id()).unwrap_err();
+        let id = *err.value();
+        assert_eq!(err.results_mut().take_fd(id).unwrap().as_raw_fd(), raw);
+        let io: std::io::Error = err.into();
+        assert_eq!(io.get_ref().and_then(|e| e.downcast_ref::<Error>()).map(Error::errno), Some(libc::EIO));
+    }
+
+    #[test]
+    fn a_batch_refused_before_it_runs_returns_its_close_fds() {
+        let mut ring = emulated(4, &[]);
+        ring.open_chain = true;
+        let fd = dev_null();
+        let mut err = ring.batch(|b| b.close(fd).id()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let id = *err.value();
+        assert!(fd_is_open(err.results_mut().take_fd(id).unwrap().as_raw_fd()));
+    }
+
+    #[test]
+    fn close_results_say_whether_the_fd_was_released() {
+        let e = |errno: i32| Some(-(errno as i64));
+        let open = dev_null();
+        let raw = open.as_raw_fd();
+        // Did not run: the fd is still ours.
+        assert!(!close_released(None, raw, false));
+        assert!(!close_released(e(libc::ECANCELED), raw, false));
+        // Ran: released, even when close() reports an error.
+        for r in [Some(0), e(libc::EINTR), e(libc::EIO), e(libc::ENOSPC), e(libc::EDQUOT), e(libc::EBADF)] {
+            assert!(close_released(r, raw, false), "{r:?}");
+        }
+        // Refused (allowlist, flags, seccomp): the fd table tells.
+        for errno in [libc::EOPNOTSUPP, libc::EINVAL, libc::EPERM, libc::EACCES] {
+            assert!(!close_released(e(errno), raw, false), "{errno}");
+            assert!(close_released(e(errno), raw, true), "{errno}: the batch reused the number");
+        }
     }
 }

@@ -100,7 +100,7 @@ mod ring;
 mod sys;
 mod table;
 
-pub use batch::{Batch, BatchResults, OpId, OpRef};
+pub use batch::{Batch, BatchError, BatchResults, OpId, OpRef};
 pub use entry::{Completion, Entry};
 pub use error::{Error, ErrorKind, Result};
 pub use owned::{OwnedCompletion, OwnedOp, Ticket};

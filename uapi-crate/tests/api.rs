@@ -575,6 +575,90 @@ fn dropping_a_ring_with_queued_entries_frees_everything() {
     }
 }
 
+fn fstat(fd: std::os::fd::RawFd) -> (u64, u64) {
+    // SAFETY: all-zero is a valid struct stat; fstat writes into it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::fstat(fd, &mut st) }, 0, "fd {fd} is not open");
+    (st.st_dev, st.st_ino)
+}
+
+#[test]
+fn batch_close_refused_by_the_allowlist_gives_the_fd_back() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        r.restrict(&[libc::SYS_getpid as u32]).unwrap();
+        let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let (raw, id) = (fd.as_raw_fd(), fstat(fd.as_raw_fd()));
+        let (op, mut res) = r.batch(|bt| bt.close(fd).id()).unwrap();
+        assert_eq!(res.get(op).unwrap_err().raw_os_error(), Some(libc::EOPNOTSUPP));
+        let back = res.take_fd(op).expect("the close did not run: the fd comes back");
+        assert_eq!((back.as_raw_fd(), fstat(back.as_raw_fd())), (raw, id));
+    }
+}
+
+#[test]
+fn batch_close_cancelled_by_a_failed_chain_gives_the_fd_back() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        let (bad, _tx) = pipe();
+        let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let id = fstat(fd.as_raw_fd());
+        let ((seek, close), mut res) = r
+            .batch(|bt| (bt.lseek(bad.as_fd(), 0, libc::SEEK_SET).link().id(), bt.close(fd).id()))
+            .unwrap();
+        assert_eq!(res.get(seek).unwrap_err().raw_os_error(), Some(libc::ESPIPE));
+        assert_eq!(res.get(close).unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+        assert_eq!(fstat(res.take_fd(close).unwrap().as_raw_fd()), id);
+    }
+}
+
+#[test]
+fn batch_close_that_ran_keeps_nothing() {
+    for b in backends() {
+        let mut r = ring(b, 4);
+        let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        let (op, mut res) = r.batch(|bt| bt.close(fd).id()).unwrap();
+        assert_eq!(res.get(op).unwrap(), 0);
+        assert_eq!(res.take_fd(op).unwrap_err().raw_os_error(), Some(libc::EBADF));
+    }
+}
+
+/// An entry may dup3() another file over the ring's own fd: the batch runs
+/// on, and the next `offload_enter` fails (the fd is no ring any more).
+/// The batch reports what ran, and owns the fds those entries created.
+#[test]
+fn a_batch_that_fails_midway_returns_what_ran() {
+    if !need_kernel() {
+        return;
+    }
+    let mut r = ring(Backend::Kernel, 4);
+    let ring_fd = r.as_fd().unwrap().as_raw_fd() as u64;
+    let null = std::fs::File::open("/dev/null").unwrap();
+    let err = r
+        .batch(|bt| {
+            let open = bt.openat(None, c"/dev/null", libc::O_RDONLY, 0).id();
+            let sock = bt.socket(libc::AF_UNIX, libc::SOCK_STREAM, 0).id();
+            // SAFETY: no pointers; `null` outlives the batch.
+            unsafe { bt.syscall(libc::SYS_dup3 as u32, [null.as_raw_fd() as u64, ring_fd, libc::O_CLOEXEC as u64, 0, 0, 0]) };
+            bt.getpid();
+            // The SQ holds 4: these need a second offload_enter.
+            let later = bt.openat(None, c"/dev/null", libc::O_RDONLY, 0).id();
+            bt.getpid();
+            (open, sock, later)
+        })
+        .unwrap_err();
+    assert_eq!(err.errno(), libc::EINVAL, "{err}");
+    let (_, (open, sock, later), mut res) = err.into_parts();
+    assert_eq!((res.len(), res.ran_count()), (6, 4));
+    assert!(res.ran(OpId(3)) && !res.ran(later) && !res.ran(OpId(5)));
+    assert_eq!(res.get(later).unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+    let (a, s) = (res.take_fd(open).unwrap(), res.take_fd(sock).unwrap());
+    assert_ne!(a.as_raw_fd(), s.as_raw_fd());
+    assert_eq!(fstat(a.as_raw_fd()), fstat(null.as_raw_fd()));
+    assert_eq!(r.sq_len(), 0, "the entries that did not run were taken back");
+}
+
 const PR_SET_SYSCALL_USER_DISPATCH: libc::c_int = 59;
 const PR_SYS_DISPATCH_OFF: libc::c_ulong = 0;
 const PR_SYS_DISPATCH_ON: libc::c_ulong = 1;

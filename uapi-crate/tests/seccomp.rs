@@ -1,13 +1,13 @@
-//! Seccomp filters that refuse calls: `offload_setup` refused as container
-//! profiles refuse unknown calls makes `Backend::Auto` take the emulated
-//! backend and say why.
+//! Seccomp filters that refuse calls: a batch `close` they refuse gives the
+//! fd back; `offload_setup` refused as container profiles refuse unknown
+//! calls makes `Backend::Auto` take the emulated backend and say why.
 //!
 //! Each filter goes on a thread of its own (without `SECCOMP_FILTER_FLAG_TSYNC`
 //! it binds that thread only), which ends with it.
 
 mod common;
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use common::*;
 use syscall_offload::{Backend, ErrorKind, Ring};
@@ -54,6 +54,31 @@ fn refuse(rules: &[(libc::c_long, Option<RawFd>, i32)]) {
 /// Runs `f` on a new thread (which its filters die with) and returns its value.
 fn on_own_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     std::thread::spawn(f).join().expect("filtered thread panicked")
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_batch_close_refused_by_seccomp_gives_the_fd_back() {
+    for b in backends() {
+        let mut ring = ring(b, 4);
+        let fds: Vec<OwnedFd> = (0..3).map(|_| std::fs::File::open("/dev/null").unwrap().into()).collect();
+        let raws: [RawFd; 3] = [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()];
+        let back = on_own_thread(move || {
+            // What filters answer: EPERM (also TRAP and TRACE for entries),
+            // or any errno they choose.
+            refuse(&[(libc::SYS_close, Some(raws[0]), libc::EPERM), (libc::SYS_close, Some(raws[1]), libc::EACCES)]);
+            let mut fds = fds.into_iter();
+            let (ids, mut res) = ring
+                .batch(|bt| [bt.close(fds.next().unwrap()).id(), bt.close(fds.next().unwrap()).id(), bt.close(fds.next().unwrap()).id()])
+                .unwrap();
+            let errs: Vec<_> = ids.iter().map(|&id| res.get(id).map_err(|e| e.raw_os_error().unwrap())).collect();
+            assert_eq!(errs, [Err(libc::EPERM), Err(libc::EACCES), Ok(0)], "{b:?}");
+            assert_eq!(res.take_fd(ids[2]).unwrap_err().raw_os_error(), Some(libc::EBADF), "{b:?}: the third was closed");
+            // Closing them here would be refused too: hand them back.
+            [res.take_fd(ids[0]).unwrap(), res.take_fd(ids[1]).unwrap()]
+        });
+        assert_eq!([back[0].as_raw_fd(), back[1].as_raw_fd()], [raws[0], raws[1]]);
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
