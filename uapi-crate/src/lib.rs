@@ -103,6 +103,6 @@ mod table;
 pub use batch::{Batch, BatchError, BatchResults, OpId, OpRef};
 pub use entry::{Completion, Entry};
 pub use error::{Error, ErrorKind, Result};
-pub use owned::{OwnedCompletion, OwnedOp, Ticket};
+pub use owned::{OwnedCompletion, OwnedOp, RecvFlags, Ticket};
 pub use ring::{Backend, Builder, Completions, Probe, Ring};
 pub use sys::{EnterFlags, Features, RegisterOp, SetupFlags, SqFlags, SqeFlags};

@@ -9,10 +9,34 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 
+use bitflags::bitflags;
+
 use crate::entry::{res_to_result, Completion};
 use crate::error::{Error, Result};
 use crate::ring::{Ring, BATCH, RESERVED};
 use crate::sys::offload_sqe;
+
+bitflags! {
+    /// `recvfrom()` flags (`MSG_*`) an [`OwnedOp::recv`] may use.
+    ///
+    /// Only flags after which the call returns the number of bytes it
+    /// copied into the buffer: the crate extends the buffer by that count.
+    /// `MSG_TRUNC` is not one (with it the kernel reports the length of the
+    /// datagram, or discards stream data without copying it, so the count
+    /// covers bytes that were never written); nor are unknown bits.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct RecvFlags: i32 {
+        /// `MSG_DONTWAIT`: fail with `EAGAIN` instead of blocking.
+        const DONTWAIT = libc::MSG_DONTWAIT;
+        /// `MSG_PEEK`: copy the data without taking it off the queue.
+        const PEEK = libc::MSG_PEEK;
+        /// `MSG_WAITALL`: block until the buffer is full (or EOF, an error,
+        /// a signal).
+        const WAITALL = libc::MSG_WAITALL;
+        /// `MSG_OOB`: the out-of-band byte.
+        const OOB = libc::MSG_OOB;
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -21,7 +45,7 @@ enum Kind {
     Pread(u64),
     Pwrite(u64),
     Send(i32),
-    Recv(i32),
+    Recv(RecvFlags),
 }
 
 /// An operation that owns its buffer and file descriptor.
@@ -75,7 +99,10 @@ impl OwnedOp {
         OwnedOp { kind: Kind::Send(flags), fd, buf }
     }
     /// `recvfrom(fd, spare capacity of buf, flags, NULL, NULL)`
-    pub fn recv(fd: Arc<OwnedFd>, buf: Vec<u8>, flags: i32) -> OwnedOp {
+    ///
+    /// `flags` is a [`RecvFlags`]: `MSG_TRUNC` would make the kernel report
+    /// bytes it never copied into the buffer.
+    pub fn recv(fd: Arc<OwnedFd>, buf: Vec<u8>, flags: RecvFlags) -> OwnedOp {
         OwnedOp { kind: Kind::Recv(flags), fd, buf }
     }
 
@@ -97,7 +124,7 @@ impl OwnedOp {
             Kind::Pread(off) => (libc::SYS_pread64, [fd, ptr, len, off, 0, 0]),
             Kind::Pwrite(off) => (libc::SYS_pwrite64, [fd, ptr, len, off, 0, 0]),
             Kind::Send(fl) => (libc::SYS_sendto, [fd, ptr, len, fl as u64, 0, 0]),
-            Kind::Recv(fl) => (libc::SYS_recvfrom, [fd, ptr, len, fl as u64, 0, 0]),
+            Kind::Recv(fl) => (libc::SYS_recvfrom, [fd, ptr, len, fl.bits() as u64, 0, 0]),
         };
         offload_sqe { nr: nr as u32, flags: 0, user_data, args }
     }
@@ -159,7 +186,9 @@ impl OwnedOps {
                 if n > spare {
                     return Err(io::Error::from_raw_os_error(libc::EIO));
                 }
-                // SAFETY: the kernel initialized `n <= spare` bytes past `len`.
+                // SAFETY: the kernel initialized `n <= spare` bytes past
+                // `len`: every owned read returns the count it copied
+                // (`RecvFlags` keeps `MSG_TRUNC` out of `recvfrom`).
                 unsafe { op.buf.set_len(op.buf.len() + n) };
             }
             Ok(n)

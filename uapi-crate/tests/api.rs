@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use syscall_offload::{Backend, Completion, Entry, ErrorKind, OpId, OwnedOp, Ring, SqeFlags};
+use syscall_offload::{Backend, Completion, Entry, ErrorKind, OpId, OwnedOp, RecvFlags, Ring, SqeFlags};
 
 fn getpid_pid() -> i64 {
     std::process::id() as i64
@@ -581,6 +581,38 @@ fn fstat(fd: std::os::fd::RawFd) -> (u64, u64) {
     // SAFETY: as above.
     assert_eq!(unsafe { libc::fstat(fd, &mut st) }, 0, "fd {fd} is not open");
     (st.st_dev, st.st_ino)
+}
+
+/// Regression test: `OwnedOp::recv` took raw flags, and with `MSG_TRUNC`
+/// on a TCP socket the kernel discards the data without copying it and
+/// reports its length, so the `Vec` grew over bytes nobody wrote (from
+/// safe code). Now every flag it accepts leaves only copied bytes in the
+/// buffer, and `MSG_TRUNC` is not one of them (see also the compile-fail
+/// test `owned_recv_takes_no_raw_flags`).
+#[test]
+fn owned_recv_never_exposes_bytes_the_kernel_did_not_copy() {
+    assert_eq!(RecvFlags::from_bits(libc::MSG_TRUNC), None);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    for b in backends() {
+        for flags in [RecvFlags::empty(), RecvFlags::PEEK, RecvFlags::WAITALL, RecvFlags::DONTWAIT, RecvFlags::all() - RecvFlags::OOB] {
+            let mut r = ring(b, 4);
+            let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (sock, _) = listener.accept().unwrap();
+            peer.write_all(b"offload!").unwrap();
+            peer.shutdown(std::net::Shutdown::Write).unwrap(); // MSG_WAITALL stops at EOF
+            // The spare capacity holds 0xaa, never sent: seeing it means
+            // the buffer grew over bytes the kernel did not write.
+            let mut buf = vec![0xaau8; 64];
+            buf.clear();
+            r.push_owned(OwnedOp::recv(Arc::new(OwnedFd::from(sock)), buf, flags)).unwrap();
+            r.wait_owned().unwrap();
+            let done: Vec<_> = r.owned_completions().collect();
+            match &done[0].result {
+                Ok(n) => assert_eq!(&done[0].buf[..], &b"offload!"[..*n], "{b:?} {flags:?}"),
+                Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EAGAIN), "{b:?} {flags:?}"),
+            }
+        }
+    }
 }
 
 #[test]
