@@ -11,9 +11,15 @@ rm -rf "$out"; mkdir -p "$out"
 manifest=$out/manifest.tsv
 
 {
-	printf 'kselftest-offload\t%s/vm-tests/run-kselftest.sh %s/selftests/offload/offload_test\n' "$here" "$obj"
+	# Every kselftest program the series builds (TEST_GEN_PROGS)
+	for t in offload_test offload_attack_test offload_seccomp_test; do
+		printf 'kselftest-%s\t%s/vm-tests/run-kselftest.sh %s/selftests/offload/%s\n' \
+			"${t%_test}" "$here" "$obj" "$t"
+	done
 	printf 'demo-one-syscall-per-batch\t%s/vm-tests/demo --check --iterations 20 --accel %s\n' \
 		"$BUILD" "$("$here/scripts/accel.sh")"
+	printf 'audit-offloaded-entries\t%s/vm-tests/audit-test.sh %s/vm-tests/audit-probe\n' "$here" "$BUILD"
+	printf 'strace-sees-offloaded-calls\t%s/vm-tests/strace-test.sh %s/vm-tests/strace-probe\n' "$here" "$BUILD"
 } > "$manifest"
 
 # The crate's test binaries, built on the host, run in the guest on the
