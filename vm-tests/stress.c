@@ -137,7 +137,7 @@ struct stats {
 	uint64_t exec_inherited_fds, exec_not_eperm;
 	uint64_t setup_no_cloexec;
 	uint64_t child_errors;
-	char note[200];			/* the last child setup error */
+	char note[400];			/* the last child error, or where one died */
 	char contract_note[200];	/* the last contract violation */
 };
 
@@ -215,6 +215,36 @@ static void sleep_us(long us)
  * fault there jumps back out of it.
  */
 static __thread sigjmp_buf *tls_jb;
+static __thread char *scratch;
+
+/* The mappings of /proc/self/maps around @addr, into @out (a dying child's note). */
+static void maps_around(uintptr_t addr, char *out, size_t len)
+{
+	static char buf[1 << 16];
+	char *line, *prev = NULL, *save;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	ssize_t n = 0, r;
+
+	out[0] = 0;
+	if (fd < 0)
+		return;
+	while (n < (ssize_t)sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += r;
+	close(fd);
+	buf[n] = 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+			continue;
+		if (addr < hi) {
+			snprintf(out, len, "%.60s | %.60s", prev ? prev : "-",
+				 addr >= lo ? line : "(unmapped)");
+			return;
+		}
+		prev = line;
+	}
+}
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
@@ -226,8 +256,15 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 		siglongjmp(*jb, 1);
 	}
 	/* a fault outside: say where, then die of it */
-	note("signal %d at %p, ip %#llx", sig, si->si_addr,
-	     (unsigned long long)ctx->uc_mcontext.gregs[REG_RIP]);
+	{
+		char maps[140];
+
+		maps_around((uintptr_t)si->si_addr, maps, sizeof(maps));
+		note("signal %d code %d at %p, ip %#llx, scratch %p, tid %d: %s", sig,
+		     si->si_code, si->si_addr,
+		     (unsigned long long)ctx->uc_mcontext.gregs[REG_RIP], scratch, gettid(),
+		     maps);
+	}
 	signal(sig, SIG_DFL);
 }
 
@@ -302,8 +339,7 @@ static struct {
 	volatile int stop;
 } C;
 
-/* Per-thread area for the structures entries point to */
-static __thread char *scratch;
+/* Per-thread area for the structures entries point to (scratch, above) */
 static __thread unsigned int scratch_off;
 
 static char *scratch_map(void)
@@ -1430,9 +1466,15 @@ static void ring_replace(int slot)
 		return;
 	}
 	INC(setups);
-	fl = fcntl(fd, F_GETFD);
-	if (fl >= 0 && !(fl & FD_CLOEXEC))
-		INC(setup_no_cloexec);
+	/*
+	 * Only where no other thread runs entries: one could close the new
+	 * fd and another take its number before fcntl() looks.
+	 */
+	if (!C.nthreads) {
+		fl = fcntl(fd, F_GETFD);
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			INC(setup_no_cloexec);
+	}
 	fr->fd = fd;
 	half = old && __atomic_load_n(&old->map, __ATOMIC_RELAXED) ? !old->half : (int)rn(2);
 	ring_map(fr, slot, half);
@@ -2114,6 +2156,24 @@ static char *map_or_die(size_t len, int prot)
 	return p;
 }
 
+/*
+ * An address with nothing mapped, now or later. Not a page we unmap
+ * ourselves: the next mapping (a thread's stack) may take its place, and
+ * entries would write into it. The allocator works top-down, so low
+ * addresses stay free; mincore() says whether one is.
+ */
+static char *hole_find(void)
+{
+	unsigned char vec;
+	char *p;
+
+	for (p = (char *)0x200000; p < (char *)0x10000000; p += 0x100000)
+		if (mincore(p, 4096, &vec) && errno == ENOMEM)
+			return p;
+	p = map_or_die(4096, PROT_NONE);	/* mapped, but no access either */
+	return p;
+}
+
 static void names_init(void)
 {
 	static const char *fixed[] = {
@@ -2167,6 +2227,7 @@ static void fuzz_child(const char *statspath, const char *dir, int slot, uint64_
 		close(fd);
 	if (map_stats(statspath))
 		_exit(5);
+	chmod(dir, 0700);	/* its own entries may have chmod()ed it before it exec'd */
 	if (chdir(dir)) {
 		note("chdir %s: %s", dir, strerror(errno));
 		_exit(6);
@@ -2188,8 +2249,7 @@ static void fuzz_child(const char *statspath, const char *dir, int slot, uint64_
 	for (i = 0; i < BUF_LEN / 8; i++)
 		((uint64_t *)C.buf)[i] = rnd();
 	C.ro = map_or_die(4096, PROT_READ);
-	C.hole = map_or_die(4096, PROT_READ);
-	munmap(C.hole, 4096);
+	C.hole = hole_find();
 	scratch = scratch_map();
 	if (!scratch)
 		_exit(4);
@@ -2446,6 +2506,8 @@ static struct {
 	char top[64], fuzz[80], stats[80];
 	bool mounted;
 	pid_t pid[MAX_PROCS];
+	char dir[MAX_PROCS][128];	/* a new directory for each child */
+	unsigned long incarnations;
 	uint64_t kill_at[MAX_PROCS], killed_at[MAX_PROCS];
 	int stop_first[MAX_PROCS];
 	long kills, terms, stops, deaths[65], exits[256], unkillable;
@@ -2475,21 +2537,20 @@ static void rm_tree(const char *path, bool self)
 		rmdir(path);
 }
 
-static void slot_dir(int i, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/s%d", S.fuzz, i);
-}
-
 static void spawn(int i)
 {
-	char dir[128];
+	char *dir = S.dir[i];
 	uint64_t seed = S.seed * 1000003 + S.pid[i] + now_ns();
 	pid_t pid;
 
-	slot_dir(i, dir, sizeof(dir));
-	rm_tree(dir, true);	/* what the last child in this slot left */
+	/*
+	 * A fresh directory: what is left of the last child's may still be
+	 * busy with its dying grandchildren, which may chmod() it.
+	 */
+	if (dir[0])
+		rm_tree(dir, true);
+	snprintf(dir, sizeof(S.dir[i]), "%s/c%lu", S.fuzz, ++S.incarnations);
 	mkdir(dir, 0700);
-	chmod(dir, 0700);	/* an entry may have chmod()ed it, if it could not go */
 	if (getuid() == 0 && chown(dir, UNPRIV_ID, UNPRIV_ID))
 		perror("stress: chown");
 	pid = fork();
@@ -2549,6 +2610,7 @@ static void reap(void)
 		else
 			S.exits[WEXITSTATUS(status) & 255]++;
 		kill(-pid, SIGKILL);	/* anything it left in its group */
+		rm_tree(S.dir[i], true);
 		S.pid[i] = 0;
 	}
 }
@@ -2930,7 +2992,7 @@ static int supervise(void)
 			printf(" exit(%d) %ld", i, S.exits[i]);
 	printf(", orphans reaped %ld\n", S.orphans_reaped);
 	if (st->child_errors)
-		printf("stress:   child setup errors %llu, last: %s\n",
+		printf("stress:   child errors %llu, last: %s\n",
 		       (unsigned long long)st->child_errors, st->note);
 
 	printf("stress: before/after (settled: caches dropped, slabs shrunk, KASAN quarantine emptied):\n");
