@@ -47,11 +47,4 @@ fi
 printf 'stress\t%s/vm-tests/stress --seconds %s\n' "$BUILD" "${STRESS_SECONDS:-120}" >> "$manifest"
 
 echo "vm-test: $(grep -c . "$manifest") test programs:"; cut -f1 "$manifest" | sed 's/^/  /'
-set +e
-"$here/scripts/vm-run.sh" -o "$out" -t "${VM_TIMEOUT:-2400}" "$bzimage" -- \
-	"TEST_TIMEOUT=${TEST_TIMEOUT:-900} $here/vm-tests/run-in-vm.sh $manifest $out"
-rc=$?
-set -e
-"$here/scripts/check-dmesg.sh" "$out" || rc=1
-if [ "$rc" = 0 ]; then echo "vm-test: PASS"; else echo "vm-test: FAIL (logs in $out)"; fi
-exit "$rc"
+exec "$here/scripts/vm-manifest.sh" vm-test "$bzimage" "$out" "${VM_TIMEOUT:-2400}" "${TEST_TIMEOUT:-900}"

@@ -24,11 +24,4 @@ printf 'stress\t%s --seconds %s%s%s\n' "$prog" "$secs" \
 test_timeout=$((secs + 600))
 
 echo "stress-vm: $secs s of stress in a VM, logs in $out"
-set +e
-"$here/scripts/vm-run.sh" -o "$out" -t $((test_timeout + 300)) "$bzimage" -- \
-	"TEST_TIMEOUT=$test_timeout $here/vm-tests/run-in-vm.sh $out/manifest.tsv $out"
-rc=$?
-set -e
-"$here/scripts/check-dmesg.sh" "$out" || rc=1
-if [ "$rc" = 0 ]; then echo "stress-vm: PASS"; else echo "stress-vm: FAIL (logs in $out)"; fi
-exit "$rc"
+exec "$here/scripts/vm-manifest.sh" stress-vm "$bzimage" "$out" $((test_timeout + 300)) "$test_timeout"
