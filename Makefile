@@ -106,6 +106,10 @@ stress: kernel vm-progs
 test: host-test
 	@$(MAKE) --no-print-directory FLAVOR=debug vm-test
 
+# --- parts with their own targets (make preload, make bench) ----------------
+
+-include preload/Makefile.inc bench/Makefile.inc
+
 # --- demo and interactive use -------------------------------------------------
 
 # Twice: as the VM's CPU comes, and with page-table isolation forced on, as

@@ -8,7 +8,8 @@ VNG_VERSION=${VNG_VERSION:-1.42}
 
 pkgs=(build-essential flex bison bc cpio kmod libelf-dev libssl-dev
       qemu-system-x86 busybox-static udev ccache rsync xz-utils
-      python3-venv git auditd strace)
+      python3-venv git auditd strace
+      redis-server redis-tools nginx-light wrk)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -41,6 +41,14 @@ for line in sys.stdin:
 ' >> "$manifest"
 fi
 
+# Parts of the project with tests of their own in the guest (preload/,
+# bench/) print their manifest lines from vm-manifest.sh BUILD.
+for part in preload bench; do
+	if [ -x "$here/$part/vm-manifest.sh" ]; then
+		"$here/$part/vm-manifest.sh" "$BUILD" >> "$manifest"
+	fi
+done
+
 # Last, so that a kernel it breaks fails no other test: the stress test,
 # STRESS_SECONDS (default 120) of fuzzing plus up to ~2 min to calibrate,
 # settle and check, well within TEST_TIMEOUT (default 900).
