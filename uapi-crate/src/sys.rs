@@ -100,8 +100,11 @@ pub const OFFLOAD_SQE_ASYNC: u32 = 1 << 2;
 /// `OFFLOAD_SQE_FLAGS_ALL`
 pub const OFFLOAD_SQE_FLAGS_ALL: u32 = OFFLOAD_SQE_LINK | OFFLOAD_SQE_SKIP_SUCCESS | OFFLOAD_SQE_ASYNC;
 
-/// `OFFLOAD_SQ_NEED_WAKEUP`
+/// `OFFLOAD_SQ_NEED_WAKEUP`: the worker sleeps; enter with `OFFLOAD_ENTER_SQ_WAKEUP`.
 pub const OFFLOAD_SQ_NEED_WAKEUP: u32 = 1 << 0;
+/// `OFFLOAD_SQ_WORKER_GONE`: the worker stopped (its creator thread exited);
+/// `offload_enter()` fails with `EOWNERDEAD`.
+pub const OFFLOAD_SQ_WORKER_GONE: u32 = 1 << 1;
 
 /// `OFFLOAD_PARAMS_SIZE_VER0`
 pub const OFFLOAD_PARAMS_SIZE_VER0: u32 = 128;
@@ -120,6 +123,11 @@ pub const OFFLOAD_MAX_ENTRIES: u32 = 4096;
 /// `OFFLOAD_MAX_CQ_ENTRIES`: the largest CQ.
 pub const OFFLOAD_MAX_CQ_ENTRIES: u32 = 2 * OFFLOAD_MAX_ENTRIES;
 
+/// `OFFLOAD_MAX_WORKER_IDLE_MS`: the longest `worker_idle_ms`.
+pub const OFFLOAD_MAX_WORKER_IDLE_MS: u32 = 600_000;
+/// `OFFLOAD_DEFAULT_WORKER_IDLE_MS`: what a `worker_idle_ms` of 0 asks for.
+pub const OFFLOAD_DEFAULT_WORKER_IDLE_MS: u32 = 1000;
+
 /// `OFFLOAD_FEAT_SQE_LINK`
 pub const OFFLOAD_FEAT_SQE_LINK: u32 = 1 << 0;
 /// `OFFLOAD_FEAT_SQE_SKIP_SUCCESS`
@@ -128,6 +136,10 @@ pub const OFFLOAD_FEAT_SQE_SKIP_SUCCESS: u32 = 1 << 1;
 pub const OFFLOAD_FEAT_SECCOMP: u32 = 1 << 2;
 /// `OFFLOAD_FEAT_WORKER`
 pub const OFFLOAD_FEAT_WORKER: u32 = 1 << 3;
+/// `OFFLOAD_FEAT_GETEVENTS`
+pub const OFFLOAD_FEAT_GETEVENTS: u32 = 1 << 4;
+/// `OFFLOAD_FEAT_SQE_ASYNC`
+pub const OFFLOAD_FEAT_SQE_ASYNC: u32 = 1 << 5;
 
 /// `OFFLOAD_OFF_RING`: `mmap()` offset of the one shared mapping.
 pub const OFFLOAD_OFF_RING: u64 = 0;
@@ -184,8 +196,11 @@ bitflags! {
         const LINK = OFFLOAD_SQE_LINK;
         /// `OFFLOAD_SQE_SKIP_SUCCESS`: post no CQE when the call succeeds.
         const SKIP_SUCCESS = OFFLOAD_SQE_SKIP_SUCCESS;
-        /// `OFFLOAD_SQE_ASYNC`: worker rings may run the call off the polling
-        /// thread. On inline rings the entry completes with `-EINVAL`.
+        /// `OFFLOAD_SQE_ASYNC`: on a worker ring the call (with the rest of
+        /// its LINK chain, in order) runs on a helper thread, so the worker
+        /// goes on draining the SQ; order with other entries is not kept.
+        /// Requires [`Features::SQE_ASYNC`]; on inline rings, and where the
+        /// feature is missing, the entry completes with `-EINVAL`.
         const ASYNC = OFFLOAD_SQE_ASYNC;
     }
 
@@ -214,16 +229,24 @@ bitflags! {
         const SECCOMP = OFFLOAD_FEAT_SECCOMP;
         /// `OFFLOAD_FEAT_WORKER`: `OFFLOAD_SETUP_WORKER` works.
         const WORKER = OFFLOAD_FEAT_WORKER;
+        /// `OFFLOAD_FEAT_GETEVENTS`: `OFFLOAD_ENTER_GETEVENTS` works (inline
+        /// and worker rings).
+        const GETEVENTS = OFFLOAD_FEAT_GETEVENTS;
+        /// `OFFLOAD_FEAT_SQE_ASYNC`: `OFFLOAD_SQE_ASYNC` works on worker rings.
+        const SQE_ASYNC = OFFLOAD_FEAT_SQE_ASYNC;
         // Bits of later kernels are kept, not dropped.
         const _ = !0;
     }
 
-    /// `offload_enter()` flags (`OFFLOAD_ENTER_*`), for worker rings: on
-    /// inline rings `offload_enter()` fails with `EINVAL` for any flag, and
-    /// for a `min_complete` other than 0.
+    /// `offload_enter()` flags (`OFFLOAD_ENTER_*`).
+    ///
+    /// A `min_complete` other than 0 needs `GETEVENTS`; `SQ_WAKEUP` on an
+    /// inline ring is `EINVAL`. Kernels without [`Features::GETEVENTS`]
+    /// refuse both flags with `EINVAL`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct EnterFlags: u32 {
-        /// `OFFLOAD_ENTER_GETEVENTS`: wait for `min_complete` CQEs.
+        /// `OFFLOAD_ENTER_GETEVENTS`: wait, interruptibly, until the CQ holds
+        /// `min_complete` CQEs (inline rings: after running the entries).
         const GETEVENTS = OFFLOAD_ENTER_GETEVENTS;
         /// `OFFLOAD_ENTER_SQ_WAKEUP`: wake a sleeping worker.
         const SQ_WAKEUP = OFFLOAD_ENTER_SQ_WAKEUP;
@@ -234,6 +257,10 @@ bitflags! {
     pub struct SqFlags: u32 {
         /// `OFFLOAD_SQ_NEED_WAKEUP`: the worker sleeps; enter with `SQ_WAKEUP`.
         const NEED_WAKEUP = OFFLOAD_SQ_NEED_WAKEUP;
+        /// `OFFLOAD_SQ_WORKER_GONE`: the worker stopped for good (the thread
+        /// that created the ring exited); `offload_enter()` fails with
+        /// `EOWNERDEAD`.
+        const WORKER_GONE = OFFLOAD_SQ_WORKER_GONE;
         const _ = !0;
     }
 }
