@@ -19,11 +19,12 @@ use std::io::{IoSlice, IoSliceMut};
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 
 use crate::entry::res_to_result;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ring::{Ring, BATCH, RESERVED};
+use crate::split::enter_error;
 use crate::sys::*;
 
 #[derive(Debug)]
@@ -583,7 +584,7 @@ impl Ring {
 
     fn check_batch(&self) -> Result<()> {
         self.check_fork("batch")?;
-        if self.open_chain {
+        if self.sq.open_chain {
             return Err(Error::invalid(
                 "batch",
                 "an entry pushed before the batch carries OFFLOAD_SQE_LINK: its chain would swallow the batch",
@@ -603,6 +604,8 @@ impl Ring {
             last.flags &= !OFFLOAD_SQE_LINK;
         }
         let worker = self.is_worker();
+        // The batch's entries take the SQ indices from `start` on, in order.
+        let start = self.sq.tail;
         let mut next = 0usize;
         let mut got = 0usize;
         loop {
@@ -610,23 +613,27 @@ impl Ring {
                 let mut sqe = b.sqes[next];
                 sqe.user_data = RESERVED | BATCH | next as u64;
                 if let Err(e) = self.push_sqe(&sqe) {
-                    self.abandon(next, got, worker, b);
+                    self.abandon(start, next, got, b, e.errno());
                     return Err(e);
                 }
                 next += 1;
             }
             self.publish();
             if got == n {
-                self.open_chain = false;
+                self.sq.open_chain = false;
                 return Ok(());
             }
             let pending = self.sq_len();
             let r = if worker {
+                // Any offload_enter wakes a sleeping worker; this one also
+                // waits for a completion (of the batch or not: the loop
+                // goes on until every batch entry has one).
+                fence(Ordering::SeqCst);
                 let mut flags = OFFLOAD_ENTER_GETEVENTS;
-                if self.q.sq_flags().load(Ordering::Acquire) & OFFLOAD_SQ_NEED_WAKEUP != 0 {
+                if self.sh.q.sq_flags().load(Ordering::Relaxed) & OFFLOAD_SQ_NEED_WAKEUP != 0 {
                     flags |= OFFLOAD_ENTER_SQ_WAKEUP;
                 }
-                self.enter_raw(pending, 1, flags)
+                self.enter_raw(0, 1, flags)
             } else {
                 self.enter_raw(pending, 0, 0)
             };
@@ -645,32 +652,49 @@ impl Ring {
                 Err(e) => Some(e),
             };
             if let Some(e) = err {
-                self.abandon(next, got, worker, b);
-                return Err(Error::os("offload_enter (batch)", e));
+                self.abandon(start, next, got, b, e);
+                return Err(enter_error("offload_enter (batch)", e));
             }
         }
     }
 
     /// Takes the batch's unconsumed entries back out of the SQ after a
-    /// failed `offload_enter`. Inline rings run nothing outside
-    /// `offload_enter`, so moving the tail back is race-free, and every
-    /// batch entry they consumed has completed: the `pushed - got` entries
-    /// at the end of the SQ are the batch's unconsumed ones (entries pushed
-    /// before the batch come first and stay). A worker may be reading the
-    /// SQ at any time, and entries it took may still be running with
-    /// borrowed buffers: there is no sound way to return, so the process
-    /// aborts (worker rings only retry until then).
-    fn abandon(&mut self, pushed: usize, got: usize, worker: bool, b: &Batch<'_>) {
-        if worker && got < pushed {
-            eprintln!("syscall-offload: offload_enter failed with batch entries in flight; aborting");
-            std::process::abort();
+    /// failed `offload_enter` (`errno`).
+    ///
+    /// Inline rings run nothing outside `offload_enter`, so moving the tail
+    /// back is race-free, and every batch entry they consumed has
+    /// completed: the `pushed - got` entries at the end of the SQ are the
+    /// batch's unconsumed ones (entries pushed before the batch come first
+    /// and stay).
+    ///
+    /// A worker ring whose worker is gone (`EOWNERDEAD`,
+    /// `OFFLOAD_SQ_WORKER_GONE`) takes no more entries: when every batch
+    /// entry it took has completed, nothing can touch the borrowed buffers
+    /// any more and the rest is taken back. Otherwise a worker may be
+    /// reading the SQ, or running taken entries with borrowed buffers, at
+    /// any time: there is no sound way to return, so the process aborts
+    /// (worker rings retry `EINTR` and `EBUSY` until then, so this takes an
+    /// `offload_enter` that fails for good, e.g. `EBADF` after the ring fd
+    /// was closed behind the crate's back).
+    fn abandon(&mut self, start: u32, pushed: usize, got: usize, b: &Batch<'_>, errno: i32) {
+        if self.is_worker() {
+            let head = self.sh.q.sq_head().load(Ordering::Acquire);
+            // Batch entries the worker took: none while the head is still
+            // on entries pushed before the batch.
+            let taken = (head.wrapping_sub(start) as i32).max(0) as usize;
+            let taken = taken.min(pushed);
+            let gone = self.sq_flags().contains(SqFlags::WORKER_GONE) || errno == libc::EOWNERDEAD;
+            if !(gone && got >= taken) && got < pushed {
+                eprintln!("syscall-offload: offload_enter failed with batch entries in flight; aborting");
+                std::process::abort();
+            }
         }
         let unconsumed = (pushed.saturating_sub(got) as u32).min(self.sq_len());
-        self.sq_tail = self.sq_tail.wrapping_sub(unconsumed);
+        self.sq.tail = self.sq.tail.wrapping_sub(unconsumed);
         self.publish();
         // The kernel's chain state follows the last entry it consumed
         // (inline: every consumed batch entry has posted its CQE).
-        self.open_chain = got > 0 && b.sqes.get(got - 1).is_some_and(|s| s.flags & OFFLOAD_SQE_LINK != 0);
+        self.sq.open_chain = got > 0 && b.sqes.get(got - 1).is_some_and(|s| s.flags & OFFLOAD_SQE_LINK != 0);
     }
 }
 
@@ -734,7 +758,7 @@ mod tests {
     #[test]
     fn a_batch_refused_before_it_runs_returns_its_close_fds() {
         let mut ring = emulated(4, &[]);
-        ring.open_chain = true;
+        ring.sq.open_chain = true;
         let fd = dev_null();
         let mut err = ring.batch(|b| b.close(fd).id()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);

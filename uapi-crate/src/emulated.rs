@@ -1,5 +1,6 @@
-//! The emulated backend: the kernel side of an inline ring, run in user
-//! space with direct system calls.
+//! The emulated backend: the kernel side of a ring, run in user space with
+//! direct system calls: in the caller for inline rings, on a `std::thread`
+//! for worker rings.
 //!
 //! [`Exec`] follows the kernel series' `offload_submit()` step by step: the
 //! same order, the same CQ back-pressure (an entry is taken only when a CQ
@@ -19,7 +20,9 @@
 //! (`close`, `poll`, `epoll_wait`).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::queue::Queues;
 use crate::sys::*;
@@ -179,18 +182,73 @@ impl Exec {
     }
 }
 
-/// An emulated ring: the kernel's private indices and registrations.
+/// The kernel side's private state of an emulated ring: its copies of the
+/// indices it publishes, and the executor (allowlist, chain state).
 #[derive(Debug)]
-pub(crate) struct Emulator {
+struct EmuState {
     /// The kernel's private copy of the SQ head (what it publishes).
     sq_head: u32,
     /// The kernel's private copy of the CQ tail.
     cq_tail: u32,
     exec: Exec,
-    eventfd: Option<OwnedFd>,
+}
+
+/// What the user side and the worker thread tell each other, under one lock.
+#[derive(Debug, Default)]
+struct Events {
+    /// Bumped after CQEs are posted (a waiter re-checks the CQ).
+    posted: u64,
+    /// `offload_enter()` asked a sleeping worker to wake up.
+    wake: bool,
+    /// The ring is being dropped: the worker exits.
+    stop: bool,
+    /// The worker is inside an entry's system call (it cannot be joined
+    /// before that returns).
+    in_call: bool,
+    /// The worker has stopped for good.
+    gone: bool,
+    /// Times the worker woke from idle (fdinfo's `Wakeups`).
+    wakeups: u64,
+}
+
+/// What an emulated ring shares with its worker thread.
+#[derive(Debug)]
+struct EmuShared {
+    q: Queues,
+    /// The kernel side's state; the worker holds it while it runs a pass.
+    state: Mutex<EmuState>,
+    events: Mutex<Events>,
+    /// Signalled when CQEs are posted or the worker stops.
+    posted_cv: Condvar,
+    /// Signalled to wake the worker (or stop it).
+    wake_cv: Condvar,
+    eventfd: Mutex<Option<OwnedFd>>,
+}
+
+/// How an emulated worker runs: `OFFLOAD_SETUP_WORKER`'s parameters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WorkerConfig {
+    /// `worker_idle_ms`, after the kernel's default for 0.
+    pub(crate) idle: Duration,
+    /// `worker_cpu` with `OFFLOAD_SETUP_WORKER_CPU`.
+    pub(crate) cpu: Option<u32>,
+}
+
+/// An emulated ring: the kernel's side of it, inline or with a worker
+/// thread (a `std::thread` standing in for the kernel's io thread).
+#[derive(Debug)]
+pub(crate) struct Emulator {
+    sh: Arc<EmuShared>,
+    worker: Option<std::thread::JoinHandle<()>>,
     /// Unit tests: errnos the next `enter` calls fail with (None: run).
     #[cfg(test)]
-    pub(crate) script: std::collections::VecDeque<Option<i32>>,
+    pub(crate) script: Mutex<std::collections::VecDeque<Option<i32>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves consistent data
+    // (plain counters and indices): go on.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The emulated ring's queues, seen from the kernel side.
@@ -236,70 +294,293 @@ impl Queue for EmulatedQueue<'_> {
     }
 }
 
-impl Emulator {
-    pub(crate) fn new() -> Emulator {
-        Emulator {
-            sq_head: 0,
-            cq_tail: 0,
-            exec: Exec::new(table::bitmap()),
-            eventfd: None,
-            #[cfg(test)]
-            script: Default::default(),
+impl EmuShared {
+    /// Runs up to `to_submit` entries (the kernel's `offload_submit()`),
+    /// then tells waiters and the eventfd about what it posted.
+    fn submit(&self, to_submit: u32, worker: bool) -> Submitted {
+        let done = {
+            let mut st = lock(&self.state);
+            let EmuState { sq_head, cq_tail, exec } = &mut *st;
+            let mut queue = EmulatedQueue { q: &self.q, sq_head, cq_tail };
+            if worker {
+                // Under the lock `Drop` reads `in_call` with: either it sees
+                // this call coming, or this sees `stop`.
+                let mut ev = lock(&self.events);
+                if ev.stop {
+                    return Submitted { ret: Ok(0), posted: false };
+                }
+                ev.in_call = true;
+            }
+            let done = exec.submit(to_submit, &mut queue);
+            if worker {
+                lock(&self.events).in_call = false;
+            }
+            done
+        };
+        if done.posted {
+            self.posted();
         }
+        done
     }
 
-    /// `offload_enter()` on an inline ring; returns the count or an errno.
-    pub(crate) fn enter(&mut self, q: &Queues, to_submit: u32, min_complete: u32, flags: u32) -> Result<u32, i32> {
-        // Inline rings complete everything before returning: nothing to
-        // wait for, no worker to wake.
-        if flags != 0 || min_complete != 0 {
+    fn posted(&self) {
+        if let Some(efd) = &*lock(&self.eventfd) {
+            signal_eventfd(efd.as_fd());
+        }
+        lock(&self.events).posted += 1;
+        self.posted_cv.notify_all();
+    }
+
+    fn cq_ready(&self) -> u32 {
+        self.q.cq_tail().load(Ordering::Acquire).wrapping_sub(self.q.cq_head().load(Ordering::Acquire))
+    }
+
+    /// Whether the worker could take an entry now: one is queued and a CQ
+    /// slot is free.
+    fn has_work(&self) -> bool {
+        let st = lock(&self.state);
+        let queued = self.q.sq_tail().load(Ordering::Acquire).wrapping_sub(st.sq_head);
+        queued > 0 && st.cq_tail.wrapping_sub(self.q.cq_head().load(Ordering::Acquire)) < self.q.cq_entries
+    }
+
+    /// `OFFLOAD_ENTER_GETEVENTS`: waits until the CQ holds `min` CQEs (or
+    /// the worker is gone for good: nothing more will be posted).
+    fn wait_cqes(&self, min: u32, worker: bool) -> Result<(), i32> {
+        let mut ev = lock(&self.events);
+        loop {
+            if self.cq_ready() >= min {
+                return Ok(());
+            }
+            if worker && ev.gone {
+                return Err(libc::EOWNERDEAD);
+            }
+            ev = self.posted_cv.wait(ev).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Whether thread `tid` of this process still exists (`tgkill(pid, tid, 0)`).
+fn thread_alive(pid: i32, tid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the thread exists.
+    let r = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, 0) };
+    r == 0 || errno() != libc::ESRCH
+}
+
+fn gettid() -> i32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// The worker thread: polls the SQ, runs what it finds, and after `idle`
+/// without work sets `OFFLOAD_SQ_NEED_WAKEUP` and sleeps until an
+/// `offload_enter()` wakes it, as the kernel's worker does. It stops for
+/// good (`OFFLOAD_SQ_WORKER_GONE`) when the thread that created the ring
+/// exits.
+fn worker_main(sh: Arc<EmuShared>, cfg: WorkerConfig, creator: (i32, i32)) {
+    // The kernel's io threads take no signals: neither does this one.
+    // SAFETY: a full, initialized signal set; this thread's own mask.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+    }
+    if let Some(cpu) = cfg.cpu {
+        // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays in bounds
+        // (the builder checked `cpu` against the caller's affinity mask).
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu as usize, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
+    const NAP_MIN: Duration = Duration::from_micros(20);
+    const NAP_MAX: Duration = Duration::from_millis(1);
+    let mut last_work = Instant::now();
+    let mut nap = NAP_MIN;
+    let flags = sh.q.sq_flags();
+    loop {
+        if lock(&sh.events).stop {
+            return;
+        }
+        if !thread_alive(creator.0, creator.1) {
+            // Entries still queued, or queued later, never run.
+            flags.fetch_or(OFFLOAD_SQ_WORKER_GONE | OFFLOAD_SQ_NEED_WAKEUP, Ordering::SeqCst);
+            lock(&sh.events).gone = true;
+            sh.posted_cv.notify_all();
+            return;
+        }
+        let done = sh.submit(u32::MAX, true);
+        if matches!(done.ret, Ok(n) if n > 0) {
+            last_work = Instant::now();
+            nap = NAP_MIN;
+            continue;
+        }
+        if last_work.elapsed() < cfg.idle {
+            std::thread::sleep(nap);
+            nap = (nap * 2).min(NAP_MAX);
+            continue;
+        }
+        // Going to sleep: set the flag, full barrier, look at the tail once
+        // more. Pairs with the user's tail store, fence(SeqCst), flag load:
+        // either the user sees the flag and wakes us, or we see the tail.
+        flags.fetch_or(OFFLOAD_SQ_NEED_WAKEUP, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if sh.has_work() {
+            flags.fetch_and(!OFFLOAD_SQ_NEED_WAKEUP, Ordering::SeqCst);
+            continue;
+        }
+        {
+            let mut ev = lock(&sh.events);
+            // Asleep, it still notices its creator's exit (the kernel's
+            // worker is told; this one looks every 10 ms).
+            while !ev.wake && !ev.stop && thread_alive(creator.0, creator.1) {
+                ev = sh.wake_cv.wait_timeout(ev, Duration::from_millis(10)).unwrap_or_else(|e| e.into_inner()).0;
+            }
+            if !ev.wake && !ev.stop {
+                continue; // the creator is gone: the top of the loop says so
+            }
+            ev.wake = false;
+            ev.wakeups += 1;
+        }
+        flags.fetch_and(!OFFLOAD_SQ_NEED_WAKEUP, Ordering::SeqCst);
+        last_work = Instant::now();
+        nap = NAP_MIN;
+    }
+}
+
+impl Emulator {
+    /// The kernel side of a fresh emulated ring: inline, or with a worker
+    /// thread started now (`worker`).
+    pub(crate) fn new(q: Queues, worker: Option<WorkerConfig>) -> std::io::Result<Emulator> {
+        let sh = Arc::new(EmuShared {
+            q,
+            state: Mutex::new(EmuState { sq_head: 0, cq_tail: 0, exec: Exec::new(table::bitmap()) }),
+            events: Mutex::new(Events::default()),
+            posted_cv: Condvar::new(),
+            wake_cv: Condvar::new(),
+            eventfd: Mutex::new(None),
+        });
+        let worker = match worker {
+            None => None,
+            Some(cfg) => {
+                let creator = (std::process::id() as i32, gettid());
+                let sh2 = Arc::clone(&sh);
+                Some(
+                    std::thread::Builder::new()
+                        .name("offload-emu".into())
+                        .spawn(move || worker_main(sh2, cfg, creator))?,
+                )
+            }
+        };
+        Ok(Emulator {
+            sh,
+            worker,
+            #[cfg(test)]
+            script: Default::default(),
+        })
+    }
+
+    fn is_worker(&self) -> bool {
+        self.worker.is_some()
+    }
+
+    /// `offload_enter()`; returns the count or an errno, as the kernel does.
+    pub(crate) fn enter(&self, to_submit: u32, min_complete: u32, flags: u32) -> Result<u32, i32> {
+        let getevents = flags & OFFLOAD_ENTER_GETEVENTS != 0;
+        if flags & !(OFFLOAD_ENTER_GETEVENTS | OFFLOAD_ENTER_SQ_WAKEUP) != 0
+            || (min_complete != 0 && !getevents)
+            || min_complete > self.sh.q.cq_entries
+            || (flags & OFFLOAD_ENTER_SQ_WAKEUP != 0 && !self.is_worker())
+        {
             return Err(libc::EINVAL);
         }
         #[cfg(test)]
-        if let Some(Some(e)) = self.script.pop_front() {
+        if let Some(Some(e)) = lock(&self.script).pop_front() {
             return Err(e);
         }
-        if to_submit == 0 {
+        if self.is_worker() {
+            {
+                let mut ev = lock(&self.sh.events);
+                if ev.gone {
+                    return Err(libc::EOWNERDEAD);
+                }
+                // Any offload_enter() wakes a sleeping worker.
+                ev.wake = true;
+            }
+            self.sh.wake_cv.notify_all();
+            if getevents {
+                self.sh.wait_cqes(min_complete, true)?;
+            }
             return Ok(0);
         }
-        let mut queue = EmulatedQueue { q, sq_head: &mut self.sq_head, cq_tail: &mut self.cq_tail };
-        let done = self.exec.submit(to_submit, &mut queue);
-        if done.posted {
-            if let Some(efd) = &self.eventfd {
-                signal_eventfd(efd.as_fd());
+        let done = if to_submit == 0 { Submitted { ret: Ok(0), posted: false } } else { self.sh.submit(to_submit, false) };
+        match done.ret {
+            Ok(n) if getevents => {
+                // Nothing else posts on an inline ring unless another
+                // thread enters it: the kernel would wait (interruptibly)
+                // all the same.
+                self.sh.wait_cqes(min_complete, false)?;
+                Ok(n)
             }
+            r => r,
         }
-        done.ret
     }
 
     pub(crate) fn probe(&self, bitmap: &mut [u64]) -> Result<u32, i32> {
         if bitmap.is_empty() || bitmap.len() > OFFLOAD_BITMAP_MAX_WORDS as usize {
             return Err(libc::EINVAL);
         }
+        let st = lock(&self.sh.state);
         for (i, w) in bitmap.iter_mut().enumerate() {
-            *w = self.exec.allowlist.get(i).copied().unwrap_or(0);
+            *w = st.exec.allowlist.get(i).copied().unwrap_or(0);
         }
         Ok(table::NR_SYSCALLS)
     }
 
-    pub(crate) fn restrict(&mut self, bitmap: &[u64]) -> Result<(), i32> {
+    pub(crate) fn restrict(&self, bitmap: &[u64]) -> Result<(), i32> {
         if bitmap.is_empty() || bitmap.len() > OFFLOAD_BITMAP_MAX_WORDS as usize {
             return Err(libc::EINVAL);
         }
-        self.exec.restrict(bitmap);
+        lock(&self.sh.state).exec.restrict(bitmap);
         Ok(())
     }
 
-    pub(crate) fn register_eventfd(&mut self, fd: BorrowedFd<'_>) -> Result<(), i32> {
-        if self.eventfd.is_some() {
+    pub(crate) fn register_eventfd(&self, fd: BorrowedFd<'_>) -> Result<(), i32> {
+        let mut slot = lock(&self.sh.eventfd);
+        if slot.is_some() {
             return Err(libc::EBUSY);
         }
-        self.eventfd = Some(check_eventfd(fd)?);
+        *slot = Some(check_eventfd(fd)?);
         Ok(())
     }
 
-    pub(crate) fn unregister_eventfd(&mut self) -> Result<(), i32> {
-        self.eventfd.take().map(drop).ok_or(libc::ENXIO)
+    pub(crate) fn unregister_eventfd(&self) -> Result<(), i32> {
+        lock(&self.sh.eventfd).take().map(drop).ok_or(libc::ENXIO)
+    }
+
+    /// Times the worker woke from idle.
+    #[cfg(test)]
+    pub(crate) fn wakeups(&self) -> u64 {
+        lock(&self.sh.events).wakeups
+    }
+}
+
+impl Drop for Emulator {
+    /// Stops the worker. One blocked inside an entry's system call cannot
+    /// be interrupted from here: it is left to finish that call and exit
+    /// (it holds its own reference to the mapping, so the memory it posts
+    /// into stays mapped).
+    fn drop(&mut self) {
+        let Some(handle) = self.worker.take() else { return };
+        let busy = {
+            let mut ev = lock(&self.sh.events);
+            ev.stop = true;
+            ev.in_call
+        };
+        self.sh.wake_cv.notify_all();
+        if !busy {
+            let _ = handle.join();
+        }
     }
 }
 

@@ -23,6 +23,10 @@ pub enum ErrorKind {
     /// The operation needs worker mode, which the running kernel lacks
     /// (`OFFLOAD_FEAT_WORKER` is not set; errno `EOPNOTSUPP`).
     WorkerUnsupported,
+    /// The ring's worker stopped for good: the thread that created the
+    /// ring exited (`OFFLOAD_SQ_WORKER_GONE`; errno `EOWNERDEAD`). Queued
+    /// entries will not run; create a new ring.
+    WorkerGone,
 }
 
 /// An error of this crate: the errno, what failed, and a [`ErrorKind`].

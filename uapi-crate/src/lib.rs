@@ -11,11 +11,19 @@
 //!
 //! * **Inline** (the default): [`Ring::submit`] runs the queued entries now,
 //!   in order, in this thread, and every completion is posted before it
-//!   returns. This is what the current kernel series implements.
-//! * **Worker** ([`Builder::worker`]): a kernel thread polls the SQ. Kernels
-//!   of the first series do not have it (`OFFLOAD_FEAT_WORKER` is unset) and
-//!   building such a ring fails with [`ErrorKind::WorkerUnsupported`]; the
-//!   options and the owned-buffer API are there for when it lands.
+//!   returns.
+//! * **Worker** ([`Builder::worker`], optionally pinned with
+//!   [`Builder::cpu`]): a worker thread of the process polls the SQ and runs
+//!   the entries while the application goes on. [`Ring::submit`] only
+//!   publishes the tail, and makes a system call only to wake a worker that
+//!   went to sleep after its idle time (`OFFLOAD_SQ_NEED_WAKEUP`, read after
+//!   a full barrier). [`Ring::submit_and_wait`] and [`Ring::wait`] wait for
+//!   completions (`OFFLOAD_ENTER_GETEVENTS`), [`Ring::eventfd`] gives an fd
+//!   for epoll, and [`Ring::split`] a [`SubmissionQueue`] and a
+//!   [`CompletionQueue`] for two threads. Kernels without worker mode fail
+//!   with [`ErrorKind::WorkerUnsupported`]; the emulated backend runs the
+//!   worker on a `std::thread`. A worker stops for good when the thread that
+//!   created the ring exits ([`ErrorKind::WorkerGone`]).
 //!
 //! # Safety model
 //!
@@ -28,8 +36,10 @@
 //!   borrowed for the whole call, and it returns only when every entry has
 //!   completed (or was taken back out of the SQ). A panicking closure
 //!   submits nothing.
-//! * [`OwnedOp`] is safe for asynchronous use: the buffer moves into the
-//!   ring and comes back with the completion.
+//! * [`OwnedOp`] is safe for asynchronous use (worker rings): the buffer
+//!   moves into the ring and comes back with the completion; a ring dropped
+//!   with operations in flight waits for them or leaks them, never frees
+//!   what the worker may still write.
 //!
 //! ```
 //! use std::os::fd::AsFd;
@@ -97,6 +107,7 @@ mod owned;
 mod queue;
 pub mod raw;
 mod ring;
+mod split;
 mod sys;
 mod table;
 
@@ -104,5 +115,6 @@ pub use batch::{Batch, BatchError, BatchResults, OpId, OpRef};
 pub use entry::{Completion, Entry};
 pub use error::{Error, ErrorKind, Result};
 pub use owned::{OwnedCompletion, OwnedOp, RecvFlags, Ticket};
-pub use ring::{Backend, Builder, Completions, Probe, Ring};
+pub use ring::{Backend, Builder, EventFd, Probe, Ring};
+pub use split::{CompletionQueue, Completions, SubmissionQueue};
 pub use sys::{EnterFlags, Features, RegisterOp, SetupFlags, SqFlags, SqeFlags};

@@ -3,7 +3,6 @@
 //! takes. This is the safe interface for worker rings, and works on inline
 //! rings too.
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -11,9 +10,7 @@ use std::sync::Arc;
 
 use bitflags::bitflags;
 
-use crate::entry::{res_to_result, Completion};
-use crate::error::{Error, Result};
-use crate::ring::{Ring, BATCH, RESERVED};
+use crate::entry::res_to_result;
 use crate::sys::offload_sqe;
 
 bitflags! {
@@ -106,11 +103,31 @@ impl OwnedOp {
         OwnedOp { kind: Kind::Recv(flags), fd, buf }
     }
 
+    /// The operation's completion: its result, and its buffer extended by
+    /// what a read copied into it.
+    pub(crate) fn complete(mut self, ticket: Ticket, res: i64) -> OwnedCompletion {
+        let result = res_to_result(res).and_then(|n| {
+            let n = usize::try_from(n).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+            if self.reads() {
+                let spare = self.buf.capacity() - self.buf.len();
+                if n > spare {
+                    return Err(io::Error::from_raw_os_error(libc::EIO));
+                }
+                // SAFETY: the kernel initialized `n <= spare` bytes past
+                // `len`: every owned read returns the count it copied
+                // (`RecvFlags` keeps `MSG_TRUNC` out of `recvfrom`).
+                unsafe { self.buf.set_len(self.buf.len() + n) };
+            }
+            Ok(n)
+        });
+        OwnedCompletion { ticket, result, buf: self.buf, fd: self.fd }
+    }
+
     fn reads(&self) -> bool {
         matches!(self.kind, Kind::Read | Kind::Pread(_) | Kind::Recv(_))
     }
 
-    fn sqe(&mut self, user_data: u64) -> offload_sqe {
+    pub(crate) fn sqe(&mut self, user_data: u64) -> offload_sqe {
         let fd = self.fd.as_raw_fd() as u64;
         let (ptr, len) = if self.reads() {
             let spare = self.buf.spare_capacity_mut();
@@ -132,11 +149,11 @@ impl OwnedOp {
 
 /// Identifies an owned operation until its completion comes back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Ticket(u64);
+pub struct Ticket(pub(crate) u64);
 
 /// A finished owned operation: its result and everything it owned.
 pub struct OwnedCompletion {
-    /// The ticket [`Ring::push_owned`] returned.
+    /// The ticket [`Ring::push_owned`](crate::Ring::push_owned) returned.
     pub ticket: Ticket,
     /// Bytes transferred, or the error.
     pub result: io::Result<usize>,
@@ -156,93 +173,3 @@ impl fmt::Debug for OwnedCompletion {
     }
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct OwnedOps {
-    next: u64,
-    pending: HashMap<u64, OwnedOp>,
-    done: VecDeque<OwnedCompletion>,
-}
-
-impl OwnedOps {
-    pub(crate) fn in_flight(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Forgets the pending operations without freeing their buffers: for a
-    /// ring that may still write into them.
-    pub(crate) fn leak(&mut self) {
-        std::mem::forget(std::mem::take(&mut self.pending));
-    }
-
-    pub(crate) fn complete(&mut self, c: Completion) {
-        let id = c.user_data & !RESERVED;
-        let Some(mut op) = self.pending.remove(&id) else {
-            return; // not ours (cannot happen: bit 63 is reserved)
-        };
-        let result = res_to_result(c.res).and_then(|n| {
-            let n = usize::try_from(n).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
-            if op.reads() {
-                let spare = op.buf.capacity() - op.buf.len();
-                if n > spare {
-                    return Err(io::Error::from_raw_os_error(libc::EIO));
-                }
-                // SAFETY: the kernel initialized `n <= spare` bytes past
-                // `len`: every owned read returns the count it copied
-                // (`RecvFlags` keeps `MSG_TRUNC` out of `recvfrom`).
-                unsafe { op.buf.set_len(op.buf.len() + n) };
-            }
-            Ok(n)
-        });
-        self.done.push_back(OwnedCompletion { ticket: Ticket(id), result, buf: op.buf, fd: op.fd });
-    }
-}
-
-impl Ring {
-    /// Queues an owned operation; [`submit`](Ring::submit) runs it and
-    /// [`owned_completions`](Ring::owned_completions) gives it back.
-    ///
-    /// Safe, because the ring keeps the buffer and the fd until the kernel
-    /// has posted the completion (a dropped worker ring waits for them, or
-    /// leaks them if it cannot). On error the operation is handed back.
-    pub fn push_owned(&mut self, mut op: OwnedOp) -> std::result::Result<Ticket, (Error, OwnedOp)> {
-        let id = self.owned.next & !(RESERVED | BATCH);
-        let sqe = op.sqe(RESERVED | id);
-        if let Err(e) = self.push_sqe(&sqe) {
-            return Err((e, op));
-        }
-        self.owned.next = self.owned.next.wrapping_add(1);
-        // Moving the Vec does not move its heap buffer, which the SQE points to.
-        self.owned.pending.insert(id, op);
-        Ok(Ticket(id))
-    }
-
-    /// Reaps the CQ and yields the owned operations that have finished
-    /// (user completions met on the way wait in [`completions`](Ring::completions)).
-    pub fn owned_completions(&mut self) -> std::collections::vec_deque::Drain<'_, OwnedCompletion> {
-        self.drain(|_, _| {});
-        self.owned.done.drain(..)
-    }
-
-    /// Owned operations queued or running.
-    pub fn owned_in_flight(&self) -> usize {
-        self.owned.in_flight()
-    }
-
-    /// Submits and waits until every owned operation has completed.
-    pub fn wait_owned(&mut self) -> Result<()> {
-        while self.owned.in_flight() > 0 {
-            match self.submit_and_wait(1) {
-                Ok(_) => {}
-                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EBUSY => {}
-                Err(e) => return Err(e),
-            }
-            self.drain(|_, _| {});
-            if !self.is_worker() && self.owned.in_flight() > 0 && self.sq_len() == 0 {
-                // Inline rings post every completion inside offload_enter:
-                // an operation neither queued nor completed cannot exist.
-                return Err(Error::os("wait_owned", libc::EIO));
-            }
-        }
-        Ok(())
-    }
-}

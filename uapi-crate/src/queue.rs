@@ -6,15 +6,20 @@
 //! side is read with a load-acquire, as the uapi protocol says.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::raw::Mmap;
 use crate::sys::{offload_cqe, offload_params, offload_sqe};
 
 /// Pointers into a mapped ring, checked against its size.
-#[derive(Debug)]
+///
+/// Each view holds a reference to the mapping, so a view handed to the
+/// emulated worker thread keeps the memory mapped for as long as that
+/// thread may touch it.
+#[derive(Debug, Clone)]
 pub(crate) struct Queues {
-    _map: Mmap,
+    _map: Arc<Mmap>,
     sq_head: *const AtomicU32,
     sq_tail: *const AtomicU32,
     sq_flags: *const AtomicU32,
@@ -29,6 +34,13 @@ pub(crate) struct Queues {
 // SAFETY: the pointers point into `map`, which is owned; all shared words are
 // accessed atomically and slots are owned by one side at a time by protocol.
 unsafe impl Send for Queues {}
+// SAFETY: as for Send. The crate shares a view between the submission and
+// the completion side of a ring (and its emulated worker): the words are
+// atomics, and a slot is written only by the side that owns it by the
+// queue protocol (SQ slots between the SQ head and tail by the submitter,
+// CQ slots between the CQ head and tail by the poster), which the crate's
+// types enforce (one `SubmissionQueue`, one `CompletionQueue` per ring).
+unsafe impl Sync for Queues {}
 
 fn field(map: &Mmap, off: u32, size: usize, align: usize, what: &'static str) -> Result<*mut u8> {
     let off = off as usize;
@@ -71,7 +83,7 @@ impl Queues {
         }
         let sqes = field(&map, p.sqes_off, sqn as usize * 64, 8, "sqes")?.cast();
         let cqes = field(&map, p.cqes_off, cqn as usize * 16, 8, "cqes")?.cast();
-        Ok(Queues { _map: map, sq_head, sq_tail, sq_flags, sqes, cq_head, cq_tail, cqes, sq_entries: sqn, cq_entries: cqn })
+        Ok(Queues { _map: Arc::new(map), sq_head, sq_tail, sq_flags, sqes, cq_head, cq_tail, cqes, sq_entries: sqn, cq_entries: cqn })
     }
 
     fn word(&self, p: *const AtomicU32) -> &AtomicU32 {
@@ -137,7 +149,10 @@ pub(crate) fn emulated_params(sq_entries: u32, cq_entries: u32, flags: u32) -> o
         flags,
         sq_entries,
         cq_entries,
-        features: crate::sys::OFFLOAD_FEAT_SQE_LINK | crate::sys::OFFLOAD_FEAT_SQE_SKIP_SUCCESS,
+        features: crate::sys::OFFLOAD_FEAT_SQE_LINK
+            | crate::sys::OFFLOAD_FEAT_SQE_SKIP_SUCCESS
+            | crate::sys::OFFLOAD_FEAT_WORKER
+            | crate::sys::OFFLOAD_FEAT_GETEVENTS,
         ring_size: size,
         sq_head_off: 0,
         sq_tail_off: 64,

@@ -1,19 +1,20 @@
-//! The ring: builder, submission and completion queues, registration.
+//! The ring: builder, shared state, registration; the queues themselves are
+//! in `split.rs`.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use crate::emulated::{self, Emulator, Exec};
-use crate::entry::{Completion, Entry};
+use crate::emulated::{Emulator, WorkerConfig};
+use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
-use crate::owned::OwnedOps;
+use crate::owned::{OwnedCompletion, OwnedOp, Ticket};
 use crate::queue::{self, Queues};
 use crate::raw::{self, Mmap};
+use crate::split::{lock, CompletionQueue, Completions, CqState, Pending, Spill, SqState, SubmissionQueue};
 use crate::sys::*;
-use crate::table;
 
 /// `user_data` bit 63 marks the crate's own entries (batches, owned ops).
 pub(crate) const RESERVED: u64 = 1 << 63;
@@ -28,15 +29,20 @@ pub enum Backend {
     /// Requires a kernel built with `CONFIG_SYSCALL_OFFLOAD`.
     Kernel,
     /// This crate executes each entry with a direct system call, with the
-    /// kernel's results, order, link and back-pressure rules. No batching
-    /// gain, but it runs everywhere (unpatched kernels, CI, other arches).
+    /// kernel's results, order, link and back-pressure rules: inline rings
+    /// in the thread that submits, worker rings on a thread of their own
+    /// (a `std::thread` with the kernel worker's idle and wakeup protocol).
+    /// No batching gain, but it runs everywhere (unpatched kernels, CI,
+    /// other arches).
     Emulated,
     /// [`Kernel`](Backend::Kernel) when the running kernel has offload and
     /// lets this process use it, else [`Emulated`](Backend::Emulated): when
     /// the kernel lacks offload, or `offload_setup` is refused with `EPERM`,
     /// `EACCES` or `ENOSYS` (`kernel.offload_disabled`, a security module,
     /// or a container's seccomp profile). [`Ring::backend`] tells which one
-    /// was picked and [`Ring::fallback`] why.
+    /// was picked and [`Ring::fallback`] why. A kernel that has offload but
+    /// no worker mode is no reason to fall back: a worker ring fails there
+    /// with [`ErrorKind::WorkerUnsupported`].
     #[default]
     Auto,
 }
@@ -87,12 +93,30 @@ fn auto_falls_back(e: &Error) -> bool {
         || (e.what() == "offload_setup" && matches!(e.errno(), libc::EPERM | libc::EACCES | libc::ENOSYS))
 }
 
+/// Whether the calling thread may run on `cpu`: it is online and in the
+/// thread's affinity mask (which the cpuset narrows), as the kernel
+/// requires of `worker_cpu`.
+fn cpu_allowed(cpu: u32) -> bool {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set, which
+    // sched_getaffinity fills; CPU_ISSET is only asked in bounds.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return true; // let the kernel judge
+        }
+        (cpu as usize) < 8 * std::mem::size_of::<libc::cpu_set_t>() && libc::CPU_ISSET(cpu as usize, &set)
+    }
+}
+
 /// Builds a [`Ring`]: `offload_setup(entries, &params)` plus the mapping.
 ///
 /// ```
+/// use std::time::Duration;
 /// use syscall_offload::{Backend, Ring};
 /// let ring = Ring::builder(64).cq_entries(256).backend(Backend::Emulated).build()?;
 /// assert_eq!((ring.sq_entries(), ring.cq_entries()), (64, 256));
+/// let worker = Ring::builder(64).worker(Duration::from_millis(50)).cpu(0).backend(Backend::Emulated).build()?;
+/// assert!(worker.is_worker());
 /// # Ok::<(), syscall_offload::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -100,7 +124,9 @@ pub struct Builder {
     entries: u32,
     cq_entries: Option<u32>,
     worker_idle: Option<Duration>,
-    worker_cpu: Option<u32>,
+    cpu: Option<u32>,
+    /// `worker_cpu()` (not `cpu()`): the CPU implies a worker.
+    cpu_implies_worker: bool,
     cloexec: bool,
     backend: Backend,
 }
@@ -110,7 +136,15 @@ impl Builder {
     /// `OFFLOAD_MAX_ENTRIES`), CQ twice as large, inline, `O_CLOEXEC`,
     /// [`Backend::Auto`].
     pub fn new(entries: u32) -> Builder {
-        Builder { entries, cq_entries: None, worker_idle: None, worker_cpu: None, cloexec: true, backend: Backend::Auto }
+        Builder {
+            entries,
+            cq_entries: None,
+            worker_idle: None,
+            cpu: None,
+            cpu_implies_worker: false,
+            cloexec: true,
+            backend: Backend::Auto,
+        }
     }
 
     /// `OFFLOAD_SETUP_CQSIZE`: a CQ of `n` entries (rounded up; at least the
@@ -120,21 +154,36 @@ impl Builder {
         self
     }
 
-    /// `OFFLOAD_SETUP_WORKER`: a kernel worker polls the SQ and sleeps after
-    /// `idle` without work (`worker_idle_ms`).
+    /// `OFFLOAD_SETUP_WORKER` with `worker_idle_ms`: a worker thread of
+    /// the process polls the SQ and runs the entries while the application
+    /// goes on; after `idle` without work it sets `OFFLOAD_SQ_NEED_WAKEUP`
+    /// and sleeps until [`Ring::submit`] wakes it.
     ///
-    /// Requires `OFFLOAD_FEAT_WORKER`; kernels of the first series and the
-    /// emulated backend lack it and fail with
-    /// [`ErrorKind::WorkerUnsupported`].
+    /// `idle` is rounded up to whole milliseconds and must be 1 ms to
+    /// `OFFLOAD_MAX_WORKER_IDLE_MS` (10 minutes); anything else makes
+    /// [`build`](Builder::build) fail with [`ErrorKind::InvalidInput`].
+    ///
+    /// Requires `OFFLOAD_FEAT_WORKER`: kernels without worker mode fail
+    /// with [`ErrorKind::WorkerUnsupported`]. The emulated backend has it.
     pub fn worker(mut self, idle: Duration) -> Builder {
         self.worker_idle = Some(idle);
         self
     }
 
-    /// `OFFLOAD_SETUP_WORKER_CPU`: pin the worker to `cpu` (implies
-    /// [`worker`](Builder::worker), with a 1 s idle time unless set).
+    /// `OFFLOAD_SETUP_WORKER_CPU`: pin the worker to `cpu`. Needs
+    /// [`worker`](Builder::worker); the CPU must be online and one this
+    /// thread may run on (its affinity mask and cpuset), else
+    /// [`build`](Builder::build) fails with [`ErrorKind::InvalidInput`].
+    pub fn cpu(mut self, cpu: u32) -> Builder {
+        self.cpu = Some(cpu);
+        self
+    }
+
+    /// [`cpu`](Builder::cpu) that implies [`worker`](Builder::worker) with
+    /// `OFFLOAD_DEFAULT_WORKER_IDLE_MS` (1 s) unless one is set.
     pub fn worker_cpu(mut self, cpu: u32) -> Builder {
-        self.worker_cpu = Some(cpu);
+        self.cpu = Some(cpu);
+        self.cpu_implies_worker = true;
         self
     }
 
@@ -168,17 +217,32 @@ impl Builder {
             p.flags |= OFFLOAD_SETUP_CQSIZE;
             p.cq_entries = cq;
         }
-        if self.worker_idle.is_some() || self.worker_cpu.is_some() {
-            let idle = self.worker_idle.unwrap_or(Duration::from_secs(1));
+        let idle = match (self.worker_idle, self.cpu_implies_worker) {
+            (Some(idle), _) => Some(idle),
+            (None, true) => Some(Duration::from_millis(OFFLOAD_DEFAULT_WORKER_IDLE_MS.into())),
+            (None, false) => None,
+        };
+        if let Some(idle) = idle {
+            // Whole milliseconds, rounded up: 0 would ask for the default.
+            let ms = idle.as_nanos().div_ceil(1_000_000);
+            if ms == 0 || ms > u128::from(OFFLOAD_MAX_WORKER_IDLE_MS) {
+                return Err(Error::invalid(
+                    WHAT,
+                    format!("the worker idle time must be 1 ms to {OFFLOAD_MAX_WORKER_IDLE_MS} ms, not {idle:?}"),
+                ));
+            }
             p.flags |= OFFLOAD_SETUP_WORKER;
-            p.worker_idle_ms = u32::try_from(idle.as_millis())
-                .map_err(|_| Error::invalid(WHAT, format!("worker idle time {idle:?} is too long")))?;
+            p.worker_idle_ms = ms as u32;
         }
-        if let Some(cpu) = self.worker_cpu {
-            // SAFETY: sysconf has no memory effects.
-            let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
-            if ncpu > 0 && i64::from(cpu) >= ncpu as i64 {
-                return Err(Error::invalid(WHAT, format!("worker CPU {cpu} does not exist ({ncpu} CPUs)")));
+        if let Some(cpu) = self.cpu {
+            if idle.is_none() {
+                return Err(Error::invalid(WHAT, "cpu() pins the worker: it needs worker()"));
+            }
+            if !cpu_allowed(cpu) {
+                return Err(Error::invalid(
+                    WHAT,
+                    format!("worker CPU {cpu} is offline, does not exist, or is outside this thread's affinity mask"),
+                ));
             }
             p.flags |= OFFLOAD_SETUP_WORKER_CPU;
             p.worker_cpu = cpu;
@@ -191,12 +255,12 @@ impl Builder {
 
     /// Creates the ring.
     ///
-    /// Errors: [`ErrorKind::InvalidInput`] for sizes or a worker CPU the
-    /// kernel would reject, [`ErrorKind::Unsupported`] when
+    /// Errors: [`ErrorKind::InvalidInput`] for sizes, an idle time or a
+    /// worker CPU the kernel would reject, [`ErrorKind::Unsupported`] when
     /// [`Backend::Kernel`] is asked for on a kernel without offload,
-    /// [`ErrorKind::WorkerUnsupported`] for a worker where there is none,
-    /// [`ErrorKind::Os`] for what the kernel refused (e.g. `EPERM` from
-    /// `kernel.offload_disabled`).
+    /// [`ErrorKind::WorkerUnsupported`] for a worker on a kernel without
+    /// worker mode, [`ErrorKind::Os`] for what the kernel refused (e.g.
+    /// `EPERM` from `kernel.offload_disabled`).
     pub fn build(self) -> Result<Ring> {
         let (entries, p) = self.params()?;
         match self.backend {
@@ -205,7 +269,7 @@ impl Builder {
             Backend::Auto => match Ring::kernel(entries, p) {
                 Err(e) if auto_falls_back(&e) => {
                     let mut ring = Ring::emulated(entries, p)?;
-                    ring.setup_fallback = Some(e);
+                    ring.sh.setup_fallback = Some(e);
                     Ok(ring)
                 }
                 r => r,
@@ -215,87 +279,152 @@ impl Builder {
 }
 
 #[derive(Debug)]
-enum Engine {
+pub(crate) enum Engine {
     Kernel(OwnedFd),
-    Emulated(Box<Emulator>),
+    Emulated(Emulator),
 }
 
-/// The crate's own `offload_enter`, for the queue of a ring: entries are
-/// copied out of the SQ, and completions go to the ring's spill queue.
-struct DirectQueue<'a> {
-    sqes: &'a [offload_sqe],
-    next: usize,
-    spill: &'a mut VecDeque<Completion>,
+/// What both sides of a ring use. Everything in it is read-only, atomic
+/// (the mapping's words) or behind a lock.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    // Field order is drop order: unmap before the fd closes.
+    pub(crate) q: Queues,
+    pub(crate) engine: Engine,
+    params: offload_params,
+    /// Who created the ring; compared only when `pthread_atfork` failed.
+    pid: u32,
+    fork_gen: u64,
+    /// Completions of direct calls, see [`Spill`].
+    pub(crate) spill: Mutex<Spill>,
+    /// Owned operations pushed and not yet completed.
+    pub(crate) pending: Mutex<Pending>,
+    /// A copy of the eventfd registered with a kernel ring, signalled when
+    /// the crate posts completions itself.
+    pub(crate) eventfd: Option<OwnedFd>,
+    /// Why `Backend::Auto` took the emulated backend.
+    setup_fallback: Option<Error>,
+    /// `offload_enter` calls made (or emulated) for this ring.
+    enters: AtomicU64,
 }
 
-impl emulated::Queue for DirectQueue<'_> {
-    fn ready(&self) -> std::result::Result<(), i32> {
-        // No CQ back-pressure: the spill queue grows as needed.
-        if self.next < self.sqes.len() {
-            Ok(())
-        } else {
-            Err(libc::ENOENT)
+impl Shared {
+    pub(crate) fn is_worker(&self) -> bool {
+        self.params.flags & OFFLOAD_SETUP_WORKER != 0
+    }
+
+    pub(crate) fn features(&self) -> Features {
+        Features::from_bits_retain(self.params.features)
+    }
+
+    pub(crate) fn sq_flags(&self) -> SqFlags {
+        SqFlags::from_bits_retain(self.q.sq_flags().load(Ordering::Acquire))
+    }
+
+    pub(crate) fn check_fork(&self, what: &'static str) -> Result<()> {
+        if fork_generation() != self.fork_gen {
+            return Err(Error::forked(what));
+        }
+        Ok(())
+    }
+
+    /// The fork generation alone, no system call: `fork()` runs the
+    /// `pthread_atfork` child handler. A child made without it (a raw
+    /// `clone` without `CLONE_VM`) has no kernel ring mapping
+    /// (`VM_DONTCOPY`: touching it faults) and gets `EPERM` from the
+    /// kernel for the ring fd. Only if the handler could not be registered
+    /// is the pid compared.
+    pub(crate) fn check_owner(&self, what: &'static str) -> Result<()> {
+        self.check_fork(what)?;
+        if !atfork_registered() && current_pid() != self.pid {
+            return Err(Error::forked(what));
+        }
+        Ok(())
+    }
+
+    /// `offload_enter(fd, to_submit, min_complete, flags)` on either
+    /// backend, the errno bare.
+    pub(crate) fn enter(&self, to_submit: u32, min_complete: u32, flags: u32) -> std::result::Result<u32, i32> {
+        self.enters.fetch_add(1, Ordering::Relaxed);
+        match &self.engine {
+            // SAFETY: every entry in the SQ was pushed under the contract of
+            // `push` (or by `batch`/`push_owned`, which keep their buffers
+            // alive until the completion is reaped).
+            Engine::Kernel(fd) => unsafe {
+                raw::enter(fd.as_fd(), to_submit, min_complete, EnterFlags::from_bits_retain(flags))
+            }
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)),
+            Engine::Emulated(emu) => emu.enter(to_submit, min_complete, flags),
         }
     }
 
-    fn take(&mut self) -> offload_sqe {
-        self.next += 1;
-        self.sqes[self.next - 1]
+    /// How many CQEs the CQ must hold for `want` completions to be ready,
+    /// given `set_aside` of them (and the direct calls' ones) are already
+    /// out of it. More than the CQ holds can never come.
+    pub(crate) fn need_in_cq(&self, want: u32, set_aside: usize, what: &'static str) -> Result<u32> {
+        let out = set_aside + lock(&self.spill).len();
+        let need = (want as usize).saturating_sub(out) as u32;
+        if need > self.q.cq_entries {
+            return Err(Error::invalid(
+                what,
+                format!("cannot wait for {want} completions: the CQ holds {}", self.q.cq_entries),
+            ));
+        }
+        Ok(need)
     }
 
-    fn untake(&mut self) {
-        self.next -= 1;
+    /// Waits without the kernel until `min` completions are in the CQ or
+    /// set aside as direct calls' (a traced task, whose `offload_enter` is
+    /// refused: another thread's submission may still bring them).
+    pub(crate) fn poll_for(&self, min: u32) {
+        loop {
+            let in_cq = self.q.cq_tail().load(Ordering::Acquire).wrapping_sub(self.q.cq_head().load(Ordering::Acquire));
+            if in_cq as usize + lock(&self.spill).len() >= min as usize {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
-    fn post(&mut self, cqe: offload_cqe) {
-        self.spill.push_back(cqe.into());
+    pub(crate) fn probe(&self) -> Result<Probe> {
+        self.check_owner("offload_register PROBE")?;
+        let mut bitmap = vec![0u64; OFFLOAD_BITMAP_MAX_WORDS as usize];
+        let nr = match &self.engine {
+            Engine::Kernel(fd) => raw::register_probe(fd.as_fd(), &mut bitmap)
+                .map_err(|e| Error::from_io("offload_register PROBE", &e))?,
+            Engine::Emulated(emu) => emu.probe(&mut bitmap).map_err(|e| Error::os("offload_register PROBE", e))?,
+        };
+        Ok(Probe { bitmap, nr_syscalls: nr })
     }
 }
 
 /// An offload ring: a submission queue of syscalls and a completion queue
 /// of their results, shared with the kernel (or the emulated backend).
 ///
-/// The safe way to use it is [`Ring::batch`]; [`Ring::push`] and
-/// [`Ring::completions`] are the low-level queue interface.
+/// The safe ways to use it are [`Ring::batch`] (borrowed buffers; it waits
+/// for its entries) and [`Ring::push_owned`] (owned buffers; for worker
+/// rings). [`Ring::push`] and [`Ring::completions`] are the low-level
+/// queue interface, and [`Ring::split`] gives a submission and a
+/// completion side that can be used from two threads at once.
 ///
 /// A ring belongs to the process that created it: after `fork()` the child
 /// gets [`ErrorKind::Forked`] from every call.
+///
+/// # Dropping
+///
+/// `munmap()` of the ring, then `close()` of its fd. Owned operations
+/// ([`push_owned`](Ring::push_owned)) that an inline ring has not run are
+/// dropped with it (they never will run). On a worker ring the drop
+/// publishes what is queued and waits while completions of owned
+/// operations keep coming; after one second without one (an entry blocked
+/// in its system call, or a gone worker) it leaks the buffers and fds of
+/// the rest instead of freeing memory the worker may still write into.
+/// Call [`wait_owned`](Ring::wait_owned) first to wait without a limit.
 #[derive(Debug)]
 pub struct Ring {
-    // Field order is drop order: unmap before the fd closes.
-    pub(crate) q: Queues,
-    engine: Engine,
-    params: offload_params,
-    /// Our SQ tail: entries pushed, published by `submit`.
-    pub(crate) sq_tail: u32,
-    /// Our CQ head.
-    cq_head: u32,
-    /// The last pushed entry carried LINK: a chain is open.
-    pub(crate) open_chain: bool,
-    /// Who created the ring; compared only when `pthread_atfork` failed.
-    pid: u32,
-    fork_gen: u64,
-    /// Completions of user entries set aside while the crate looked for its own.
-    pub(crate) backlog: VecDeque<Completion>,
-    /// Completions not yet routed that are not in the CQ (any more): those
-    /// of calls the crate made itself, and the CQEs the kernel had posted
-    /// before them, moved here to keep the order.
-    spill: VecDeque<Completion>,
-    pub(crate) owned: OwnedOps,
-    /// The allowlist as far as the crate knows it (the table narrowed by
-    /// `restrict`), for direct calls when the kernel cannot be asked.
-    allow: [u64; table::BITMAP_WORDS],
-    /// Runs the entries when `offload_enter` is refused (built on first use).
-    direct: Option<Box<Exec>>,
-    /// A copy of the eventfd registered with a kernel ring, signalled when
-    /// the crate posts completions itself.
-    eventfd: Option<OwnedFd>,
-    /// Why `Backend::Auto` took the emulated backend.
-    setup_fallback: Option<Error>,
-    /// Set when the latest `offload_enter` was refused and the entries ran
-    /// as direct calls; cleared when the kernel runs a submission again.
-    enter_fallback: Option<Error>,
-    direct_submissions: u64,
+    pub(crate) sh: Shared,
+    pub(crate) sq: SqState,
+    pub(crate) cq: CqState,
 }
 
 impl Ring {
@@ -317,23 +446,20 @@ impl Ring {
 
     fn finish(q: Queues, engine: Engine, params: offload_params) -> Ring {
         Ring {
-            q,
-            engine,
-            params,
-            sq_tail: 0,
-            cq_head: 0,
-            open_chain: false,
-            pid: std::process::id(),
-            fork_gen: fork_generation(),
-            backlog: VecDeque::new(),
-            spill: VecDeque::new(),
-            owned: OwnedOps::default(),
-            allow: table::bitmap(),
-            direct: None,
-            eventfd: None,
-            setup_fallback: None,
-            enter_fallback: None,
-            direct_submissions: 0,
+            sh: Shared {
+                q,
+                engine,
+                params,
+                pid: std::process::id(),
+                fork_gen: fork_generation(),
+                spill: Mutex::new(VecDeque::new()),
+                pending: Mutex::new(Default::default()),
+                eventfd: None,
+                setup_fallback: None,
+                enters: AtomicU64::new(0),
+            },
+            sq: SqState::new(),
+            cq: CqState::default(),
         }
     }
 
@@ -342,12 +468,24 @@ impl Ring {
             return Err(raw::unsupported_error("offload_setup"));
         }
         let worker = p.flags & OFFLOAD_SETUP_WORKER != 0;
-        let fd = raw::setup(entries, &mut p).map_err(|e| match e.raw_os_error() {
-            Some(libc::EOPNOTSUPP) if worker => Error::new(
+        let no_worker = |errno| {
+            Error::new(
                 ErrorKind::WorkerUnsupported,
-                libc::EOPNOTSUPP,
+                errno,
                 "offload_setup",
-                "this kernel has no worker mode (OFFLOAD_FEAT_WORKER)",
+                "this kernel has syscall offload but no worker mode (OFFLOAD_FEAT_WORKER); use an inline ring",
+            )
+        };
+        let fd = raw::setup(entries, &mut p).map_err(|e| match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP) if worker => no_worker(libc::EOPNOTSUPP),
+            // A kernel that predates worker mode refuses the flag as an
+            // unknown bit: ask an inline ring what the kernel has.
+            Some(libc::EINVAL) if worker && !Ring::kernel_has_worker() => no_worker(libc::EINVAL),
+            Some(libc::EINVAL) if worker => Error::new(
+                ErrorKind::InvalidInput,
+                libc::EINVAL,
+                "offload_setup",
+                "the kernel refused the worker settings (idle time, or a CPU it cannot pin the worker to)",
             ),
             Some(e @ (libc::EPERM | libc::EACCES)) => Error::new(
                 ErrorKind::Os,
@@ -363,44 +501,96 @@ impl Ring {
             ),
             _ => Error::from_io("offload_setup", &e),
         })?;
+        if worker && p.features & OFFLOAD_FEAT_WORKER == 0 {
+            return Err(no_worker(libc::EOPNOTSUPP));
+        }
         let map = Mmap::ring(fd.as_fd(), p.ring_size).map_err(|e| Error::from_io("mmap ring", &e))?;
         let q = Queues::new(map, &p)?;
         Ok(Ring::finish(q, Engine::Kernel(fd), p))
     }
 
+    /// Whether an inline ring of the running kernel says `OFFLOAD_FEAT_WORKER`.
+    fn kernel_has_worker() -> bool {
+        let mut p = offload_params { size: std::mem::size_of::<offload_params>() as u32, ..Default::default() };
+        raw::setup(1, &mut p).is_ok_and(|_fd| p.features & OFFLOAD_FEAT_WORKER != 0)
+    }
+
     fn emulated(entries: u32, p: offload_params) -> Result<Ring> {
-        if p.flags & (OFFLOAD_SETUP_WORKER | OFFLOAD_SETUP_WORKER_CPU) != 0 {
-            return Err(Error::new(
-                ErrorKind::WorkerUnsupported,
-                libc::EOPNOTSUPP,
-                "offload_setup",
-                "the emulated backend runs entries inline only",
-            ));
-        }
         // The kernel's rounding (`Builder::params` checked the bounds).
         let sq_entries = entries.next_power_of_two();
         let cq_entries =
             if p.flags & OFFLOAD_SETUP_CQSIZE != 0 { p.cq_entries.next_power_of_two() } else { 2 * sq_entries };
-        let p = queue::emulated_params(sq_entries, cq_entries, p.flags);
-        let len = usize::try_from(p.ring_size).map_err(|_| Error::invalid("offload_setup", "ring too large"))?;
+        let worker = (p.flags & OFFLOAD_SETUP_WORKER != 0).then(|| WorkerConfig {
+            idle: Duration::from_millis(p.worker_idle_ms.into()),
+            cpu: (p.flags & OFFLOAD_SETUP_WORKER_CPU != 0).then_some(p.worker_cpu),
+        });
+        let mut p2 = queue::emulated_params(sq_entries, cq_entries, p.flags);
+        p2.worker_cpu = p.worker_cpu;
+        p2.worker_idle_ms = p.worker_idle_ms;
+        let len = usize::try_from(p2.ring_size).map_err(|_| Error::invalid("offload_setup", "ring too large"))?;
         let map = Mmap::anonymous(len).map_err(|e| Error::from_io("mmap ring", &e))?;
-        queue::init_emulated(&map, &p);
-        let q = Queues::new(map, &p)?;
-        Ok(Ring::finish(q, Engine::Emulated(Box::new(Emulator::new())), p))
+        queue::init_emulated(&map, &p2);
+        let q = Queues::new(map, &p2)?;
+        let emu = Emulator::new(q.clone(), worker).map_err(|e| Error::from_io("offload_setup (worker thread)", &e))?;
+        Ok(Ring::finish(q, Engine::Emulated(emu), p2))
     }
 
     /// Unit tests: the next `offload_enter` calls of an emulated ring fail
     /// with these errnos (None: runs).
     #[cfg(test)]
     pub(crate) fn script_enter(&mut self, errnos: &[Option<i32>]) {
-        let Engine::Emulated(emu) = &mut self.engine else { unreachable!("an emulated ring") };
-        emu.script.extend(errnos);
+        let Engine::Emulated(emu) = &self.sh.engine else { unreachable!("an emulated ring") };
+        lock(&emu.script).extend(errnos);
+    }
+
+    /// The submission side and the completion side of this ring, to use
+    /// from two threads at once: one pushes and submits while the other
+    /// reaps (on a worker ring the worker runs the entries meanwhile).
+    ///
+    /// Both borrow the ring, so there is only ever one of each: each ring
+    /// index has one writer on the user side.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use syscall_offload::{Backend, Entry, Ring};
+    ///
+    /// let mut ring = Ring::builder(8).worker(Duration::from_millis(20)).backend(Backend::Emulated).build()?;
+    /// let (mut sq, mut cq) = ring.split();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(move || {
+    ///         for i in 0..100 {
+    ///             // SAFETY: getpid takes no pointers.
+    ///             while unsafe { sq.push(&Entry::getpid().user_data(i)) }.is_err() {
+    ///                 sq.submit().unwrap();
+    ///             }
+    ///             sq.submit().unwrap();
+    ///         }
+    ///     });
+    ///     let mut seen = 0;
+    ///     while seen < 100 {
+    ///         cq.wait(1).unwrap();
+    ///         seen += cq.completions().count();
+    ///     }
+    /// });
+    /// # Ok::<(), syscall_offload::Error>(())
+    /// ```
+    pub fn split(&mut self) -> (SubmissionQueue<'_>, CompletionQueue<'_>) {
+        let Ring { sh, sq, cq } = self;
+        (SubmissionQueue { sh, st: sq }, CompletionQueue { sh, st: cq })
+    }
+
+    pub(crate) fn sq_side(&mut self) -> SubmissionQueue<'_> {
+        SubmissionQueue { sh: &self.sh, st: &mut self.sq }
+    }
+
+    pub(crate) fn cq_side(&mut self) -> CompletionQueue<'_> {
+        CompletionQueue { sh: &self.sh, st: &mut self.cq }
     }
 
     /// The backend this ring runs on: [`Backend::Kernel`] or
     /// [`Backend::Emulated`], never `Auto`.
     pub fn backend(&self) -> Backend {
-        match self.engine {
+        match self.sh.engine {
             Engine::Kernel(_) => Backend::Kernel,
             Engine::Emulated(_) => Backend::Emulated,
         }
@@ -426,19 +616,26 @@ impl Ring {
     /// # Ok::<(), syscall_offload::Error>(())
     /// ```
     pub fn fallback(&self) -> Option<&Error> {
-        self.setup_fallback.as_ref().or(self.enter_fallback.as_ref())
+        self.sh.setup_fallback.as_ref().or(self.sq.enter_fallback.as_ref())
     }
 
     /// How many submissions of this ring the crate ran as direct system
     /// calls because `offload_enter` refused them with `EPERM` (see
     /// [`fallback`](Ring::fallback)).
     pub fn direct_submissions(&self) -> u64 {
-        self.direct_submissions
+        self.sq.direct_submissions
+    }
+
+    /// How many `offload_enter` calls the crate made for this ring (the
+    /// emulated backend counts the ones it stands in for). On a worker
+    /// ring whose worker is awake, submitting makes none.
+    pub fn enter_calls(&self) -> u64 {
+        self.sh.enters.load(Ordering::Relaxed)
     }
 
     /// The ring fd (`None` on the emulated backend, which has none).
     pub fn as_fd(&self) -> Option<BorrowedFd<'_>> {
-        match &self.engine {
+        match &self.sh.engine {
             Engine::Kernel(fd) => Some(fd.as_fd()),
             Engine::Emulated(_) => None,
         }
@@ -446,58 +643,47 @@ impl Ring {
 
     /// The `struct offload_params` that `offload_setup()` returned.
     pub fn params(&self) -> &offload_params {
-        &self.params
+        &self.sh.params
     }
 
     /// `offload_params.features`.
     pub fn features(&self) -> Features {
-        Features::from_bits_retain(self.params.features)
+        self.sh.features()
     }
 
-    /// Whether a kernel worker polls this ring (`OFFLOAD_SETUP_WORKER`).
+    /// Whether a worker polls this ring (`OFFLOAD_SETUP_WORKER`).
     pub fn is_worker(&self) -> bool {
-        self.params.flags & OFFLOAD_SETUP_WORKER != 0
+        self.sh.is_worker()
+    }
+
+    /// The shared SQ flags word (`OFFLOAD_SQ_*`): whether the worker sleeps
+    /// (`NEED_WAKEUP`) or is gone (`WORKER_GONE`).
+    pub fn sq_flags(&self) -> SqFlags {
+        self.sh.sq_flags()
     }
 
     /// SQ size (a power of two).
     pub fn sq_entries(&self) -> u32 {
-        self.q.sq_entries
+        self.sh.q.sq_entries
     }
 
     /// CQ size (a power of two).
     pub fn cq_entries(&self) -> u32 {
-        self.q.cq_entries
+        self.sh.q.cq_entries
     }
 
     pub(crate) fn check_fork(&self, what: &'static str) -> Result<()> {
-        if fork_generation() != self.fork_gen {
-            return Err(Error::forked(what));
-        }
-        Ok(())
-    }
-
-    /// The fork generation alone, no system call: `fork()` runs the
-    /// `pthread_atfork` child handler. A child made without it (a raw
-    /// `clone` without `CLONE_VM`) has no kernel ring mapping
-    /// (`VM_DONTCOPY`: touching it faults) and gets `EPERM` from the
-    /// kernel for the ring fd. Only if the handler could not be registered
-    /// is the pid compared.
-    fn check_owner(&self, what: &'static str) -> Result<()> {
-        self.check_fork(what)?;
-        if !atfork_registered() && current_pid() != self.pid {
-            return Err(Error::forked(what));
-        }
-        Ok(())
+        self.sh.check_fork(what)
     }
 
     /// Entries pushed and not yet consumed by the kernel.
     pub fn sq_len(&self) -> u32 {
-        self.sq_tail.wrapping_sub(self.q.sq_head().load(Ordering::Acquire))
+        self.sq.tail.wrapping_sub(self.sh.q.sq_head().load(Ordering::Acquire))
     }
 
     /// Free SQ slots.
     pub fn sq_space(&self) -> u32 {
-        self.q.sq_entries.saturating_sub(self.sq_len())
+        self.sh.q.sq_entries.saturating_sub(self.sq_len())
     }
 
     /// Writes `entry` into the next SQ slot; [`submit`](Ring::submit) makes
@@ -510,12 +696,15 @@ impl Ring {
     /// # Safety
     ///
     /// The kernel runs the entry's syscall with its raw arguments when this
-    /// ring is next submitted, which may be after this call returns: every
-    /// pointer in `entry` must stay valid for the access the syscall makes
-    /// (a read buffer writable, a write buffer readable, for its length)
-    /// until the entry's completion has been posted, or until the ring is
-    /// dropped without submitting it. File descriptors must stay open for
-    /// the same time, or the call lands on whatever file takes their number.
+    /// ring is next submitted (on a worker ring: at any time after that),
+    /// which may be long after this call returns: every pointer in `entry`
+    /// must stay valid for the access the syscall makes (a read buffer
+    /// writable, a write buffer readable, for its length) until the entry's
+    /// completion has been posted. On an inline ring, dropping the ring
+    /// without submitting the entry also ends that duty; on a worker ring
+    /// it does not (the worker stops asynchronously). File descriptors must
+    /// stay open for the same time, or the call lands on whatever file
+    /// takes their number.
     ///
     /// ```
     /// use syscall_offload::{Backend, Entry, Ring};
@@ -528,155 +717,27 @@ impl Ring {
     /// # Ok::<(), syscall_offload::Error>(())
     /// ```
     pub unsafe fn push(&mut self, entry: &Entry) -> Result<()> {
-        if entry.0.user_data & RESERVED != 0 {
-            return Err(Error::invalid("push", "user_data values with bit 63 set are reserved"));
-        }
-        self.push_sqe(&entry.0)
+        // SAFETY: the caller's promise is passed on unchanged.
+        unsafe { self.sq_side().push(entry) }
     }
 
     pub(crate) fn push_sqe(&mut self, sqe: &offload_sqe) -> Result<()> {
-        self.check_fork("push")?;
-        if self.sq_space() == 0 {
-            return Err(Error::new(
-                ErrorKind::SubmissionQueueFull,
-                libc::EBUSY,
-                "push",
-                "the submission queue is full; submit first",
-            ));
-        }
-        self.q.write_sqe(self.sq_tail, sqe);
-        self.sq_tail = self.sq_tail.wrapping_add(1);
-        self.open_chain = sqe.flags & OFFLOAD_SQE_LINK != 0;
-        Ok(())
+        self.sq_side().push_sqe(sqe)
     }
 
     /// Publishes the pushed entries (store-release of the SQ tail).
-    pub(crate) fn publish(&self) {
-        self.q.sq_tail().store(self.sq_tail, Ordering::Release);
+    pub(crate) fn publish(&mut self) {
+        self.sq_side().publish()
     }
 
-    /// `offload_enter(fd, to_submit, min_complete, flags)` on either backend;
-    /// the errno is returned bare so callers can retry. An inline ring whose
-    /// `offload_enter` is refused with `EPERM` (the task is traced or has
-    /// syscall user dispatch on) has its entries run as direct calls.
+    /// `offload_enter(fd, to_submit, min_complete, flags)`, the errno bare;
+    /// see [`SubmissionQueue`].
     pub(crate) fn enter_raw(&mut self, to_submit: u32, min_complete: u32, flags: u32) -> std::result::Result<u32, i32> {
-        let r = match &mut self.engine {
-            // SAFETY: every entry in the SQ was pushed under the contract of
-            // `push` (or by `batch`/`push_owned`, which keep their buffers
-            // alive until the completion is reaped).
-            Engine::Kernel(fd) => unsafe {
-                raw::enter(fd.as_fd(), to_submit, min_complete, EnterFlags::from_bits_retain(flags))
-            }
-            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)),
-            Engine::Emulated(emu) => emu.enter(&self.q, to_submit, min_complete, flags),
-        };
-        match r {
-            Err(libc::EPERM) if !self.is_worker() => {
-                self.enter_fallback = Some(Error::new(
-                    ErrorKind::Os,
-                    libc::EPERM,
-                    "offload_enter",
-                    "refused for a task traced with PTRACE_SYSCALL/PTRACE_SYSEMU or with syscall user dispatch on; \
-                     the entries ran as direct system calls",
-                ));
-                self.enter_directly(to_submit)
-            }
-            r => {
-                if r.is_ok() {
-                    self.enter_fallback = None;
-                }
-                r
-            }
-        }
+        self.sq_side().enter_raw(to_submit, min_complete, flags)
     }
 
-    /// The executor for direct calls. It runs what both the crate's table
-    /// (with the restrictions it was given) and the kernel's answer to
-    /// `PROBE` allow: the crate vets its table as the kernel vets its own.
-    fn direct_exec(&mut self) -> Box<Exec> {
-        if let Some(exec) = self.direct.take() {
-            return exec;
-        }
-        let mut allow = self.allow;
-        if let Ok(p) = self.probe() {
-            for (w, k) in allow.iter_mut().zip(p.bitmap()) {
-                *w &= k;
-            }
-        }
-        Box::new(Exec::new(allow))
-    }
-
-    /// `offload_enter` for the queue of this ring, with direct system calls
-    /// (what the emulated backend does). The kernel keeps its own SQ head,
-    /// which must not move: the entries are copied out, the SQ tail goes
-    /// back to the head, and what was not consumed (an entry interrupted by
-    /// a signal and those after it) is queued again from the head.
-    fn enter_directly(&mut self, to_submit: u32) -> std::result::Result<u32, i32> {
-        let head = self.q.sq_head().load(Ordering::Acquire);
-        let queued = self.sq_tail.wrapping_sub(head);
-        if queued > self.q.sq_entries {
-            return Err(libc::EINVAL);
-        }
-        let n = to_submit.min(queued);
-        if n == 0 {
-            return Ok(0);
-        }
-        self.direct_submissions += 1;
-        // Completions come out in order: the CQEs the kernel posted before
-        // go first.
-        while let Some(c) = self.pop_cq() {
-            self.spill.push_back(c);
-        }
-        let sqes: Vec<offload_sqe> = (0..queued).map(|i| self.q.read_sqe(head.wrapping_add(i))).collect();
-        self.q.sq_tail().store(head, Ordering::Release);
-        let mut exec = self.direct_exec();
-        let mut queue = DirectQueue { sqes: &sqes[..n as usize], next: 0, spill: &mut self.spill };
-        let done = exec.submit(n, &mut queue);
-        let consumed = queue.next;
-        self.direct = Some(exec);
-        for (i, sqe) in sqes[consumed..].iter().enumerate() {
-            self.q.write_sqe(head.wrapping_add(i as u32), sqe);
-        }
-        self.sq_tail = head.wrapping_add(queued - consumed as u32);
-        self.publish();
-        if done.posted {
-            if let Some(efd) = &self.eventfd {
-                emulated::signal_eventfd(efd.as_fd());
-            }
-        }
-        done.ret
-    }
-
-    fn submit_inner(&mut self, want: u32, what: &'static str) -> Result<u32> {
-        self.check_owner(what)?;
-        self.publish();
-        let pending = self.sq_len();
-        if !self.is_worker() {
-            // Every completion is posted before offload_enter returns: there
-            // is nothing to wait for (and the kernel refuses
-            // OFFLOAD_ENTER_GETEVENTS and min_complete on inline rings).
-            let n = self.enter_raw(pending, 0, 0).map_err(|e| Error::os(what, e))?;
-            if self.sq_len() == 0 {
-                // A chain ends with its submission.
-                self.open_chain = false;
-            }
-            return Ok(n);
-        }
-        let mut flags = 0;
-        if want > 0 {
-            flags |= OFFLOAD_ENTER_GETEVENTS;
-        }
-        let sleeping = SqFlags::from_bits_retain(self.q.sq_flags().load(Ordering::Acquire)).contains(SqFlags::NEED_WAKEUP);
-        if sleeping {
-            flags |= OFFLOAD_ENTER_SQ_WAKEUP;
-        } else if want == 0 {
-            return Ok(pending);
-        }
-        self.enter_raw(pending, want, flags).map_err(|e| Error::os(what, e))
-    }
-
-    /// `offload_enter(fd, queued, 0, 0)`: runs the queued entries (inline
-    /// rings: now, in order, in this thread) and returns how many were
+    /// `offload_enter(fd, queued, 0, 0)` on an inline ring: runs the queued
+    /// entries now, in order, in this thread, and returns how many were
     /// consumed. Fewer than queued when the CQ filled up or a signal came
     /// (the rest stay queued: submit again); `EBUSY` when the CQ is full
     /// and nothing could be consumed, `EINTR` when a signal came first.
@@ -686,40 +747,50 @@ impl Ring {
     /// traced or has syscall user dispatch on, the entries run as direct
     /// system calls instead, and [`fallback`](Ring::fallback) says so.
     ///
-    /// On a worker ring it publishes the entries and wakes the worker if it
-    /// sleeps (`OFFLOAD_ENTER_SQ_WAKEUP`), returning the number queued.
+    /// On a worker ring it does not wait and usually makes no system call:
+    /// it publishes the entries (store-release of the SQ tail), and only
+    /// if the worker sleeps (`OFFLOAD_SQ_NEED_WAKEUP`, read after a full
+    /// barrier) calls `offload_enter(fd, 0, 0, OFFLOAD_ENTER_SQ_WAKEUP)`.
+    /// It returns the number of entries it published. A worker that is
+    /// gone (`OFFLOAD_SQ_WORKER_GONE`, `EOWNERDEAD`) is
+    /// [`ErrorKind::WorkerGone`].
     pub fn submit(&mut self) -> Result<u32> {
-        self.submit_inner(0, "offload_enter")
+        self.sq_side().submit_inner(0, 0, "offload_enter")
     }
 
-    /// `offload_enter(fd, queued, want, OFFLOAD_ENTER_GETEVENTS)` on worker
-    /// rings: submits, then waits until `want` completions are posted.
-    /// Inline rings post every completion before `offload_enter` returns,
-    /// so there it is [`submit`](Ring::submit) (`offload_enter(fd, queued,
-    /// 0, 0)`: the kernel refuses `GETEVENTS` and `min_complete` on them).
+    /// `offload_enter(fd, queued, n, OFFLOAD_ENTER_GETEVENTS)`: submits (as
+    /// [`submit`](Ring::submit)), then waits until `want` completions are
+    /// ready to reap ([`cq_len`](Ring::cq_len) is at least `want`). On an
+    /// inline ring it returns the number consumed, on a worker ring the
+    /// number published.
+    ///
+    /// On kernels without [`Features::GETEVENTS`] an inline ring only
+    /// submits (every completion of the submission is posted before
+    /// `offload_enter` returns anyway). `want` larger than the CQ is
+    /// [`ErrorKind::InvalidInput`]; a signal while waiting, `EINTR`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use syscall_offload::{Backend, Entry, Ring};
+    /// let mut ring = Ring::builder(8).worker(Duration::from_millis(10)).backend(Backend::Emulated).build()?;
+    /// for i in 0..4 {
+    ///     // SAFETY: getpid takes no pointers.
+    ///     unsafe { ring.push(&Entry::getpid().user_data(i))? };
+    /// }
+    /// ring.submit_and_wait(4)?;
+    /// assert_eq!(ring.completions().count(), 4);
+    /// # Ok::<(), syscall_offload::Error>(())
+    /// ```
     pub fn submit_and_wait(&mut self, want: u32) -> Result<u32> {
-        self.submit_inner(want, "offload_enter")
+        let set_aside = self.cq.backlog.len();
+        self.sq_side().submit_inner(want, set_aside, "offload_enter")
     }
 
-    /// Takes the next completion: from the spill queue, else off the CQ.
-    pub(crate) fn pop_cqe(&mut self) -> Option<Completion> {
-        if self.check_fork("completions").is_err() {
-            return None;
-        }
-        self.spill.pop_front().or_else(|| self.pop_cq())
-    }
-
-    /// Takes one CQE off the CQ (load-acquire of the tail, store-release of
-    /// the head).
-    fn pop_cq(&mut self) -> Option<Completion> {
-        let tail = self.q.cq_tail().load(Ordering::Acquire);
-        if tail == self.cq_head {
-            return None;
-        }
-        let c = self.q.read_cqe(self.cq_head);
-        self.cq_head = self.cq_head.wrapping_add(1);
-        self.q.cq_head().store(self.cq_head, Ordering::Release);
-        Some(c.into())
+    /// `offload_enter(fd, 0, n, OFFLOAD_ENTER_GETEVENTS)`: waits until `n`
+    /// completions are ready to reap, submitting nothing; see
+    /// [`CompletionQueue::wait`].
+    pub fn wait(&mut self, n: u32) -> Result<()> {
+        self.cq_side().wait(n)
     }
 
     /// Completions posted so far: an iterator that reaps each CQE as it is
@@ -729,27 +800,20 @@ impl Ring {
     /// to [`Ring::owned_completions`] instead. After `fork()` it yields
     /// nothing.
     pub fn completions(&mut self) -> Completions<'_> {
-        Completions { ring: self }
+        let Ring { sh, cq, .. } = self;
+        CompletionQueue { sh, st: cq }.into_completions()
     }
 
     /// Completions posted and not yet reaped.
     pub fn cq_len(&self) -> u32 {
-        let queued = self.backlog.len() + self.spill.len();
-        self.q.cq_tail().load(Ordering::Acquire).wrapping_sub(self.cq_head).wrapping_add(queued as u32)
+        let set_aside = self.cq.backlog.len() + lock(&self.sh.spill).len();
+        self.sh.q.cq_tail().load(Ordering::Acquire).wrapping_sub(self.cq.head).wrapping_add(set_aside as u32)
     }
 
-    /// Reaps CQEs until `stop` says so or the CQ is empty, routing crate
-    /// entries; user completions go to the backlog. Returns batch CQEs to `f`.
-    pub(crate) fn drain(&mut self, mut batch: impl FnMut(u64, i64)) {
-        while let Some(c) = self.pop_cqe() {
-            if c.user_data & RESERVED == 0 {
-                self.backlog.push_back(c);
-            } else if c.user_data & BATCH != 0 {
-                batch(c.user_data & !(RESERVED | BATCH), c.res);
-            } else {
-                self.owned.complete(c);
-            }
-        }
+    /// Reaps the CQ, routing crate entries; user completions go to the
+    /// backlog. Returns batch CQEs to `f`.
+    pub(crate) fn drain(&mut self, batch: impl FnMut(u64, i64)) {
+        self.cq_side().drain(batch)
     }
 
     /// `offload_register(fd, OFFLOAD_REGISTER_PROBE, bitmap, 64)`: which
@@ -765,14 +829,7 @@ impl Ring {
     /// # Ok::<(), syscall_offload::Error>(())
     /// ```
     pub fn probe(&self) -> Result<Probe> {
-        self.check_owner("offload_register PROBE")?;
-        let mut bitmap = vec![0u64; OFFLOAD_BITMAP_MAX_WORDS as usize];
-        let nr = match &self.engine {
-            Engine::Kernel(fd) => raw::register_probe(fd.as_fd(), &mut bitmap)
-                .map_err(|e| Error::from_io("offload_register PROBE", &e))?,
-            Engine::Emulated(emu) => emu.probe(&mut bitmap).map_err(|e| Error::os("offload_register PROBE", e))?,
-        };
-        Ok(Probe { bitmap, nr_syscalls: nr })
+        self.sh.probe()
     }
 
     /// `offload_register(fd, OFFLOAD_REGISTER_ALLOWLIST, bitmap, n)` with the
@@ -803,95 +860,213 @@ impl Ring {
     /// [`restrict`](Ring::restrict) with a raw bitmap of 1 to 64 words.
     pub fn restrict_bitmap(&mut self, bitmap: &[u64]) -> Result<()> {
         const WHAT: &str = "offload_register ALLOWLIST";
-        self.check_owner(WHAT)?;
-        match &mut self.engine {
+        self.sh.check_owner(WHAT)?;
+        match &self.sh.engine {
             Engine::Kernel(fd) => raw::register_allowlist(fd.as_fd(), bitmap).map_err(|e| Error::from_io(WHAT, &e))?,
             Engine::Emulated(emu) => emu.restrict(bitmap).map_err(|e| Error::os(WHAT, e))?,
         }
         // The direct calls follow the same list.
-        for (i, w) in self.allow.iter_mut().enumerate() {
+        for (i, w) in self.sq.allow.iter_mut().enumerate() {
             *w &= bitmap.get(i).copied().unwrap_or(0);
         }
-        if let Some(direct) = &mut self.direct {
+        if let Some(direct) = &mut self.sq.direct {
             direct.restrict(bitmap);
         }
         Ok(())
     }
 
     /// `offload_register(fd, OFFLOAD_REGISTER_EVENTFD, &eventfd, 1)`: the
-    /// eventfd is signalled whenever completions are posted, so an epoll
-    /// loop can wait for them. `EBUSY` if one is registered already.
+    /// eventfd is signalled whenever completions are posted (by
+    /// `offload_enter` or by the worker), so an epoll loop can wait for
+    /// them. `EBUSY` if one is registered already. [`Ring::eventfd`]
+    /// makes one for you.
     pub fn register_eventfd(&mut self, eventfd: BorrowedFd<'_>) -> Result<()> {
         const WHAT: &str = "offload_register EVENTFD";
-        self.check_owner(WHAT)?;
-        match &mut self.engine {
+        self.sh.check_owner(WHAT)?;
+        match &self.sh.engine {
             Engine::Kernel(fd) => {
                 // Kept for the completions the crate posts itself (direct calls).
                 let copy = eventfd.try_clone_to_owned().map_err(|e| Error::from_io(WHAT, &e))?;
                 raw::register_eventfd(fd.as_fd(), eventfd).map_err(|e| Error::from_io(WHAT, &e))?;
-                self.eventfd = Some(copy);
+                self.sh.eventfd = Some(copy);
                 Ok(())
             }
             Engine::Emulated(emu) => emu.register_eventfd(eventfd).map_err(|e| Error::os(WHAT, e)),
         }
     }
 
+    /// `eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)`, then
+    /// `offload_register(fd, OFFLOAD_REGISTER_EVENTFD, &efd, 1)`: an
+    /// [`EventFd`] that becomes readable whenever completions are posted.
+    /// Register it with epoll (or mio, through its raw fd) and reap the
+    /// ring when it fires.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use std::time::Duration;
+    /// use syscall_offload::{Backend, Entry, Ring};
+    ///
+    /// let mut ring = Ring::builder(8).worker(Duration::from_millis(10)).backend(Backend::Emulated).build()?;
+    /// let efd = ring.eventfd()?;
+    /// // SAFETY: getpid takes no pointers.
+    /// unsafe { ring.push(&Entry::getpid())? };
+    /// ring.submit()?;
+    /// let mut pfd = libc::pollfd { fd: efd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    /// // SAFETY: one valid pollfd.
+    /// assert_eq!(unsafe { libc::poll(&mut pfd, 1, 5000) }, 1);
+    /// assert!(efd.read()? >= 1);
+    /// assert_eq!(ring.completions().count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn eventfd(&mut self) -> Result<EventFd> {
+        const WHAT: &str = "eventfd";
+        // SAFETY: no pointers.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(Error::from_io(WHAT, &std::io::Error::last_os_error()));
+        }
+        // SAFETY: a new fd owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        self.register_eventfd(fd.as_fd())?;
+        Ok(EventFd(fd))
+    }
+
     /// `offload_register(fd, OFFLOAD_UNREGISTER_EVENTFD, NULL, 0)`; `ENXIO`
     /// if none is registered.
     pub fn unregister_eventfd(&mut self) -> Result<()> {
         const WHAT: &str = "offload_register UNREGISTER_EVENTFD";
-        self.check_owner(WHAT)?;
-        match &mut self.engine {
+        self.sh.check_owner(WHAT)?;
+        match &self.sh.engine {
             Engine::Kernel(fd) => {
                 raw::unregister_eventfd(fd.as_fd()).map_err(|e| Error::from_io(WHAT, &e))?;
-                self.eventfd = None;
+                self.sh.eventfd = None;
                 Ok(())
             }
             Engine::Emulated(emu) => emu.unregister_eventfd().map_err(|e| Error::os(WHAT, e)),
         }
     }
-}
 
-impl Drop for Ring {
-    fn drop(&mut self) {
-        // A worker may still be running owned operations: wait for them,
-        // or leak their buffers if waiting is impossible. Inline rings have
-        // nothing in flight once `offload_enter` has returned.
-        if self.is_worker() && self.owned.in_flight() > 0 {
-            let mut ok = self.check_owner("drop").is_ok();
-            while ok && self.owned.in_flight() > 0 {
-                match self.enter_raw(0, 1, OFFLOAD_ENTER_GETEVENTS | OFFLOAD_ENTER_SQ_WAKEUP) {
-                    Ok(_) | Err(libc::EINTR) => self.drain(|_, _| {}),
-                    Err(_) => ok = false,
-                }
+    /// Queues an owned operation; [`submit`](Ring::submit) runs it and
+    /// [`owned_completions`](Ring::owned_completions) gives it back.
+    ///
+    /// Safe, because the ring keeps the buffer and the fd until the kernel
+    /// has posted the completion (see [`Ring`]'s `Drop` for what happens
+    /// to operations still in flight). On error the operation is handed
+    /// back.
+    pub fn push_owned(&mut self, op: OwnedOp) -> std::result::Result<Ticket, (Error, OwnedOp)> {
+        self.sq_side().push_owned(op)
+    }
+
+    /// Reaps the CQ and yields the owned operations that have finished
+    /// (user completions met on the way wait in [`completions`](Ring::completions)).
+    pub fn owned_completions(&mut self) -> std::collections::vec_deque::Drain<'_, OwnedCompletion> {
+        let Ring { sh, cq, .. } = self;
+        CompletionQueue { sh, st: cq }.into_owned_completions()
+    }
+
+    /// Owned operations queued or running.
+    pub fn owned_in_flight(&self) -> usize {
+        lock(&self.sh.pending).len()
+    }
+
+    /// Submits and waits until every owned operation has completed (their
+    /// results are then in [`owned_completions`](Ring::owned_completions)).
+    pub fn wait_owned(&mut self) -> Result<()> {
+        while self.owned_in_flight() > 0 {
+            match self.submit_and_wait(1) {
+                Ok(_) => {}
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EBUSY => {}
+                Err(e) => return Err(e),
             }
-            if !ok {
-                self.owned.leak();
+            self.drain(|_, _| {});
+            if !self.is_worker() && self.owned_in_flight() > 0 && self.sq_len() == 0 {
+                // Inline rings post every completion inside offload_enter:
+                // an operation neither queued nor completed cannot exist.
+                return Err(Error::os("wait_owned", libc::EIO));
             }
         }
+        Ok(())
     }
 }
 
-/// Iterator of [`Ring::completions`].
-#[derive(Debug)]
-pub struct Completions<'a> {
-    ring: &'a mut Ring,
+/// How long a dropped worker ring waits, without any completion coming,
+/// for the owned operations still in flight before it leaks them.
+const DROP_PATIENCE: Duration = Duration::from_secs(1);
+
+impl Drop for Ring {
+    /// A worker may still be running owned operations: the ring publishes
+    /// what is queued and waits while their completions keep coming; after
+    /// one second without one (an entry blocked, or the worker
+    /// gone) it leaks the rest, buffers and fds, rather than free memory
+    /// the worker may still write. Inline rings have nothing in flight
+    /// once `offload_enter` has returned: their queued entries never run.
+    fn drop(&mut self) {
+        if !self.is_worker() || self.owned_in_flight() == 0 || self.sh.check_owner("drop").is_err() {
+            return;
+        }
+        self.publish();
+        let mut last = Instant::now();
+        while self.owned_in_flight() > 0 && last.elapsed() < DROP_PATIENCE {
+            if self.sq_flags().contains(SqFlags::WORKER_GONE) {
+                break;
+            }
+            let before = self.owned_in_flight();
+            if self.sq_flags().contains(SqFlags::NEED_WAKEUP) {
+                let _ = self.sh.enter(0, 0, OFFLOAD_ENTER_SQ_WAKEUP);
+            }
+            self.drain(|_, _| {});
+            if self.owned_in_flight() < before {
+                last = Instant::now();
+            } else {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        let left = std::mem::take(&mut *lock(&self.sh.pending));
+        std::mem::forget(left);
+    }
 }
 
-impl Iterator for Completions<'_> {
-    type Item = Completion;
+/// An eventfd registered with a ring ([`Ring::eventfd`]): readable when
+/// completions have been posted. Nonblocking and close-on-exec; use it
+/// with epoll, poll or mio through [`AsFd`]/[`AsRawFd`].
+///
+/// Dropping it closes this fd; the ring keeps its own reference until
+/// [`Ring::unregister_eventfd`] or the ring's end.
+#[derive(Debug)]
+pub struct EventFd(OwnedFd);
 
-    fn next(&mut self) -> Option<Completion> {
-        if let Some(c) = self.ring.backlog.pop_front() {
-            return Some(c);
+impl EventFd {
+    /// `read(efd, &counter, 8)`: how many times completions were posted
+    /// since the last read, resetting the count. `WouldBlock` when none
+    /// were.
+    pub fn read(&self) -> std::io::Result<u64> {
+        let mut n: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64.
+        let r = unsafe { libc::read(self.0.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+        if r == 8 {
+            Ok(n)
+        } else if r < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Err(std::io::Error::from_raw_os_error(libc::EIO))
         }
-        loop {
-            let c = self.ring.pop_cqe()?;
-            if c.user_data & RESERVED == 0 {
-                return Some(c);
-            }
-            self.ring.owned.complete(c);
-        }
+    }
+
+    /// The fd, to keep past the `EventFd`.
+    pub fn into_owned_fd(self) -> OwnedFd {
+        self.0
+    }
+}
+
+impl AsFd for EventFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl AsRawFd for EventFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
     }
 }
 
@@ -930,6 +1105,10 @@ mod tests {
 
     fn emulated(entries: u32) -> Ring {
         Builder::new(entries).backend(Backend::Emulated).build().unwrap()
+    }
+
+    fn worker(entries: u32, idle_ms: u64) -> Ring {
+        Builder::new(entries).worker(Duration::from_millis(idle_ms)).backend(Backend::Emulated).build().unwrap()
     }
 
     fn script(ring: &mut Ring, errnos: &[Option<i32>]) {
@@ -976,15 +1155,47 @@ mod tests {
     }
 
     #[test]
-    fn inline_submit_passes_no_enter_flags() {
+    fn emulated_enter_checks_its_arguments_as_the_kernel_does() {
         let mut ring = emulated(4);
         push(&mut ring, &[Entry::getpid().user_data(1)]);
-        // The emulated enter refuses flags and min_complete as the kernel does.
         assert_eq!(ring.submit_and_wait(1).unwrap(), 1);
         assert_eq!(reaped(&mut ring), [(1, std::process::id() as i64)]);
-        assert_eq!(ring.enter_raw(0, 1, 0), Err(libc::EINVAL));
-        assert_eq!(ring.enter_raw(0, 0, OFFLOAD_ENTER_GETEVENTS), Err(libc::EINVAL));
-        assert_eq!(ring.enter_raw(0, 0, OFFLOAD_ENTER_SQ_WAKEUP), Err(libc::EINVAL));
+        assert_eq!(ring.enter_raw(0, 1, 0), Err(libc::EINVAL), "min_complete without GETEVENTS");
+        assert_eq!(ring.enter_raw(0, 0, OFFLOAD_ENTER_GETEVENTS), Ok(0));
+        assert_eq!(ring.enter_raw(0, 0, OFFLOAD_ENTER_SQ_WAKEUP), Err(libc::EINVAL), "no worker to wake");
+        assert_eq!(ring.enter_raw(0, 9, OFFLOAD_ENTER_GETEVENTS), Err(libc::EINVAL), "more than the CQ holds");
+        assert_eq!(ring.enter_raw(0, 0, 1 << 5), Err(libc::EINVAL), "unknown flag");
+        let mut w = worker(4, 5);
+        assert_eq!(w.enter_raw(0, 0, OFFLOAD_ENTER_SQ_WAKEUP), Ok(0));
+        assert_eq!(w.enter_raw(0, 9, OFFLOAD_ENTER_GETEVENTS), Err(libc::EINVAL));
+    }
+
+    #[test]
+    fn the_emulated_worker_counts_one_wakeup_per_sleep() {
+        let mut ring = worker(4, 2);
+        let Engine::Emulated(emu) = &ring.sh.engine else { unreachable!() };
+        assert_eq!(emu.wakeups(), 0);
+        for round in 1..=3 {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !ring.sq_flags().contains(SqFlags::NEED_WAKEUP) {
+                assert!(Instant::now() < deadline, "the worker never went idle");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            push(&mut ring, &[Entry::getpid().user_data(round)]);
+            ring.submit_and_wait(1).unwrap();
+            assert_eq!(reaped(&mut ring), [(round, std::process::id() as i64)]);
+            let Engine::Emulated(emu) = &ring.sh.engine else { unreachable!() };
+            assert_eq!(emu.wakeups(), round);
+        }
+    }
+
+    #[test]
+    fn ring_and_its_halves_are_send() {
+        fn send<T: Send>() {}
+        send::<Ring>();
+        send::<SubmissionQueue<'static>>();
+        send::<CompletionQueue<'static>>();
+        send::<EventFd>();
     }
 
     #[test]

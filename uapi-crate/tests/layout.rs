@@ -228,7 +228,7 @@ fn rust_mirrors_match_the_uapi_header() {
     let mut ahead = Vec::new();
     for k in c.keys().chain(rust.keys()).collect::<std::collections::BTreeSet<_>>() {
         let name = k.split(' ').next().unwrap_or("");
-        if c.get(k).is_none() && AHEAD_OF_THE_HEADER.contains(&name) {
+        if !c.contains_key(k) && AHEAD_OF_THE_HEADER.contains(&name) {
             ahead.push(name);
             continue;
         }

@@ -109,3 +109,51 @@ pub fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
     // SAFETY: fresh fds owned by nobody else.
     unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) }
 }
+
+/// Why the kernel backend has no worker rings here, or `None` if it has.
+/// Panics instead under `SYSCALL_OFFLOAD_REQUIRE_KERNEL=1`: the VM runs
+/// the worker-mode series.
+fn kernel_worker_unavailable() -> Option<String> {
+    if let Some(why) = kernel_unavailable() {
+        return Some(why);
+    }
+    let why = match Ring::builder(1).worker(std::time::Duration::from_millis(10)).backend(Backend::Kernel).build() {
+        Ok(_) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    if kernel_required() {
+        assert!(why.is_none(), "SYSCALL_OFFLOAD_REQUIRE_KERNEL=1 but kernel worker rings fail: {}", why.unwrap());
+    }
+    why
+}
+
+/// The backends the worker-ring tests run on: Emulated, and Kernel when
+/// the running kernel has worker mode (required with
+/// SYSCALL_OFFLOAD_REQUIRE_KERNEL=1). Says once per binary what is skipped.
+pub fn worker_backends() -> Vec<Backend> {
+    match kernel_worker_unavailable() {
+        None => vec![Backend::Kernel, Backend::Emulated],
+        Some(why) => {
+            static ONCE: Once = Once::new();
+            ONCE.call_once(|| skipped("kernel backend of the worker-ring tests", &format!("emulated only: {why}")));
+            vec![Backend::Emulated]
+        }
+    }
+}
+
+/// A worker ring of `entries` slots with `idle` before the worker sleeps.
+pub fn worker_ring(backend: Backend, entries: u32, idle: std::time::Duration) -> Ring {
+    let r = Ring::builder(entries).worker(idle).backend(backend).build().expect("worker ring");
+    assert_eq!((r.backend(), r.is_worker()), (backend, true));
+    r
+}
+
+/// Polls `cond` every millisecond until it holds; panics after `secs`
+/// seconds, so that a lost wakeup fails the test instead of hanging it.
+pub fn eventually(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(std::time::Instant::now() < end, "timed out after {secs} s waiting for: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
