@@ -20,7 +20,7 @@
 //! (`close`, `poll`, `epoll_wait`).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -223,6 +223,9 @@ struct EmuShared {
     /// Signalled to wake the worker (or stop it).
     wake_cv: Condvar,
     eventfd: Mutex<Option<OwnedFd>>,
+    /// Set when the ring is dropped: a worker that was blocked in an
+    /// entry's system call takes no further entry.
+    stopping: AtomicBool,
 }
 
 /// How an emulated worker runs: `OFFLOAD_SETUP_WORKER`'s parameters.
@@ -256,10 +259,15 @@ struct EmulatedQueue<'a> {
     q: &'a Queues,
     sq_head: &'a mut u32,
     cq_tail: &'a mut u32,
+    /// The ring is being dropped: take nothing more.
+    stopping: &'a AtomicBool,
 }
 
 impl Queue for EmulatedQueue<'_> {
     fn ready(&self) -> Result<(), i32> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(libc::ENOENT);
+        }
         // Pairs with the user's store-release of the tail after the SQEs.
         let queued = self.q.sq_tail().load(Ordering::Acquire).wrapping_sub(*self.sq_head);
         if queued > self.q.sq_entries {
@@ -301,7 +309,7 @@ impl EmuShared {
         let done = {
             let mut st = lock(&self.state);
             let EmuState { sq_head, cq_tail, exec } = &mut *st;
-            let mut queue = EmulatedQueue { q: &self.q, sq_head, cq_tail };
+            let mut queue = EmulatedQueue { q: &self.q, sq_head, cq_tail, stopping: &self.stopping };
             if worker {
                 // Under the lock `Drop` reads `in_call` with: either it sees
                 // this call coming, or this sees `stop`.
@@ -459,6 +467,7 @@ impl Emulator {
             posted_cv: Condvar::new(),
             wake_cv: Condvar::new(),
             eventfd: Mutex::new(None),
+            stopping: AtomicBool::new(false),
         });
         let worker = match worker {
             None => None,
@@ -572,6 +581,7 @@ impl Drop for Emulator {
     /// into stays mapped).
     fn drop(&mut self) {
         let Some(handle) = self.worker.take() else { return };
+        self.sh.stopping.store(true, Ordering::Relaxed);
         let busy = {
             let mut ev = lock(&self.sh.events);
             ev.stop = true;
