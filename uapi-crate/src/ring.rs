@@ -973,7 +973,9 @@ impl Ring {
     /// results are then in [`owned_completions`](Ring::owned_completions)).
     pub fn wait_owned(&mut self) -> Result<()> {
         while self.owned_in_flight() > 0 {
-            match self.submit_and_wait(1) {
+            // One more CQE in the CQ: completions set aside do not count
+            // (the drain below has taken everything that was there).
+            match self.sq_side().submit_inner(1, 0, "wait_owned") {
                 Ok(_) => {}
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EBUSY => {}
                 Err(e) => return Err(e),

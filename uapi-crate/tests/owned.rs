@@ -251,3 +251,38 @@ fn owned_operations_go_through_a_split_ring() {
         assert_eq!(got, want, "{b:?}: in order");
     }
 }
+
+/// Regression test: `wait_owned` counted unreaped user completions as the
+/// completion it waited for, and spun instead of sleeping in the kernel.
+#[test]
+fn wait_owned_sleeps_while_user_completions_wait_to_be_reaped() {
+    use syscall_offload::Entry;
+    for b in worker_backends() {
+        let mut r = worker_ring(b, 8, Duration::from_millis(50));
+        // SAFETY: getpid takes no pointers.
+        unsafe { r.push(&Entry::getpid().user_data(1)).unwrap() };
+        r.submit_and_wait(1).unwrap();
+        let (rx, tx) = pipe();
+        r.push_owned(OwnedOp::read(Arc::new(rx), Vec::with_capacity(8))).unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            // SAFETY: a live 2-byte buffer.
+            unsafe { libc::write(tx.as_raw_fd(), b"ok".as_ptr().cast(), 2) };
+            tx
+        });
+        let before = thread_cpu_time();
+        r.wait_owned().unwrap();
+        let spent = thread_cpu_time() - before;
+        assert!(spent < Duration::from_millis(100), "{b:?}: {spent:?} of CPU in 200 ms of waiting: spinning");
+        let _tx = writer.join().unwrap();
+        assert_eq!(r.completions().map(|c| c.user_data).collect::<Vec<_>>(), [1]);
+    }
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid timespec to fill.
+    assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) }, 0);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
