@@ -21,7 +21,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::queue::Queues;
@@ -384,7 +384,7 @@ fn gettid() -> i32 {
 /// `offload_enter()` wakes it, as the kernel's worker does. It stops for
 /// good (`OFFLOAD_SQ_WORKER_GONE`) when the thread that created the ring
 /// exits.
-fn worker_main(sh: Arc<EmuShared>, cfg: WorkerConfig, creator: (i32, i32)) {
+fn worker_main(sh: Arc<EmuShared>, cfg: WorkerConfig, creator: (i32, i32), started: mpsc::Sender<Result<(), i32>>) {
     // The kernel's io threads take no signals: neither does this one.
     // SAFETY: a full, initialized signal set; this thread's own mask.
     unsafe {
@@ -392,14 +392,12 @@ fn worker_main(sh: Arc<EmuShared>, cfg: WorkerConfig, creator: (i32, i32)) {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
     }
-    if let Some(cpu) = cfg.cpu {
-        // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays in bounds
-        // (the builder checked `cpu` against the caller's affinity mask).
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu as usize, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        }
+    let pinned = cfg.cpu.map_or(Ok(()), pin_to);
+    let refused = pinned.is_err();
+    // The creator waits for this answer before the ring exists.
+    let _ = started.send(pinned);
+    if refused {
+        return;
     }
     const NAP_MIN: Duration = Duration::from_micros(20);
     const NAP_MAX: Duration = Duration::from_millis(1);
@@ -456,6 +454,25 @@ fn worker_main(sh: Arc<EmuShared>, cfg: WorkerConfig, creator: (i32, i32)) {
     }
 }
 
+/// Pins the calling thread to `cpu`, as the kernel pins its worker: any
+/// online CPU of the process's cpuset, whatever the creator's own
+/// affinity mask. `sched_setaffinity` applies the same rule (`EINVAL` for
+/// a CPU outside the cpuset or offline).
+fn pin_to(cpu: u32) -> Result<(), i32> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if cpu as usize >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: `cpu` is within the set (checked above).
+    unsafe { libc::CPU_SET(cpu as usize, &mut set) };
+    // SAFETY: a valid cpu_set_t of the size given; 0 is this thread.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
 impl Emulator {
     /// The kernel side of a fresh emulated ring: inline, or with a worker
     /// thread started now (`worker`).
@@ -474,11 +491,18 @@ impl Emulator {
             Some(cfg) => {
                 let creator = (std::process::id() as i32, gettid());
                 let sh2 = Arc::clone(&sh);
-                Some(
-                    std::thread::Builder::new()
-                        .name("offload-emu".into())
-                        .spawn(move || worker_main(sh2, cfg, creator))?,
-                )
+                let (tx, rx) = mpsc::channel();
+                let handle = std::thread::Builder::new()
+                    .name("offload-emu".into())
+                    .spawn(move || worker_main(sh2, cfg, creator, tx))?;
+                // As offload_setup() does, fail here when the worker cannot
+                // be pinned to its CPU.
+                let started = rx.recv().unwrap_or(Err(libc::EIO));
+                if let Err(e) = started {
+                    let _ = handle.join();
+                    return Err(std::io::Error::from_raw_os_error(e));
+                }
+                Some(handle)
             }
         };
         Ok(Emulator {

@@ -27,6 +27,12 @@ pub enum ErrorKind {
     /// ring exited (`OFFLOAD_SQ_WORKER_GONE`; errno `EOWNERDEAD`). Queued
     /// entries will not run; create a new ring.
     WorkerGone,
+    /// The worker cannot be pinned to the CPU given to
+    /// [`Builder::cpu`](crate::Builder::cpu): it does not exist, is
+    /// offline, or is outside this process's cpuset (errno `EINVAL`, as
+    /// `offload_setup` says for `OFFLOAD_SETUP_WORKER_CPU`). A CPU outside
+    /// the caller's own affinity mask is no reason: the kernel accepts it.
+    WorkerCpuUnavailable,
 }
 
 /// An error of this crate: the errno, what failed, and a [`ErrorKind`].

@@ -93,18 +93,116 @@ fn auto_falls_back(e: &Error) -> bool {
         || (e.what() == "offload_setup" && matches!(e.errno(), libc::EPERM | libc::EACCES | libc::ENOSYS))
 }
 
-/// Whether the calling thread may run on `cpu`: it is online and in the
-/// thread's affinity mask (which the cpuset narrows), as the kernel
-/// requires of `worker_cpu`.
-fn cpu_allowed(cpu: u32) -> bool {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set, which
-    // sched_getaffinity fills; CPU_ISSET is only asked in bounds.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return true; // let the kernel judge
+/// Whether `cpu` is in a kernel CPU list such as `0-3,8,10-11` (the
+/// format of `/sys/devices/system/cpu/online` and of cpusets); `None` if
+/// the list does not parse.
+pub(crate) fn cpu_list_contains(list: &str, cpu: u32) -> Option<bool> {
+    let list = list.trim();
+    if list.is_empty() {
+        return Some(false);
+    }
+    let mut found = false;
+    for part in list.split(',') {
+        let (lo, hi) = match part.split_once('-') {
+            Some((lo, hi)) => (lo.trim().parse::<u32>().ok()?, hi.trim().parse::<u32>().ok()?),
+            None => {
+                let c = part.trim().parse::<u32>().ok()?;
+                (c, c)
+            }
+        };
+        found |= (lo..=hi).contains(&cpu);
+    }
+    Some(found)
+}
+
+/// Whether `cpu` exists and is online (`/sys/devices/system/cpu/online`);
+/// `None` when that cannot be read, and the kernel judges alone.
+///
+/// Deliberately not the caller's affinity mask: like io_uring's SQPOLL
+/// thread, the worker may run where its creator may not (an event loop
+/// pinned to CPU 0 puts its worker on CPU 1). The kernel refuses only
+/// CPUs that are out of range, offline, or outside the caller's cpuset.
+fn cpu_online(cpu: u32) -> Option<bool> {
+    let list = std::fs::read_to_string("/sys/devices/system/cpu/online").ok()?;
+    cpu_list_contains(&list, cpu)
+}
+
+/// The CPUs of this process's cpuset (cgroup v1 `cpuset.effective_cpus`
+/// or v2 `cpuset.cpus.effective`), for error messages.
+fn cpuset_cpus() -> Option<String> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let mut v2 = None;
+    for line in cgroups.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        if controllers.split(',').any(|c| c == "cpuset") {
+            if let Ok(s) = std::fs::read_to_string(format!("/sys/fs/cgroup/cpuset{path}/cpuset.effective_cpus")) {
+                return Some(s.trim().to_string());
+            }
+        } else if controllers.is_empty() {
+            v2 = Some(path.to_string());
         }
-        (cpu as usize) < 8 * std::mem::size_of::<libc::cpu_set_t>() && libc::CPU_ISSET(cpu as usize, &set)
+    }
+    let path = v2?;
+    std::fs::read_to_string(format!("/sys/fs/cgroup{path}/cpuset.cpus.effective")).ok().map(|s| s.trim().to_string())
+}
+
+/// [`ErrorKind::WorkerCpuUnavailable`] for a CPU that is online (as far
+/// as the crate could tell) but that `offload_setup` refused with
+/// `EINVAL`: outside this process's cpuset, or gone offline meanwhile.
+pub(crate) fn worker_cpu_refused(cpu: u32) -> Error {
+    let cpuset = match cpuset_cpus() {
+        Some(set) if cpu_list_contains(&set, cpu) == Some(false) => format!(" (this cpuset has CPUs {set})"),
+        _ => String::new(),
+    };
+    Error::new(
+        ErrorKind::WorkerCpuUnavailable,
+        libc::EINVAL,
+        "offload_setup",
+        format!(
+            "the worker cannot be pinned to CPU {cpu}: it is outside this process's cpuset{cpuset} or went offline"
+        ),
+    )
+}
+
+/// What `offload_setup` failing with `e` means for a ring set up with `p`.
+/// `kernel_has_worker` asks the kernel (with an inline ring) whether it
+/// has worker mode at all.
+fn setup_error(e: &std::io::Error, p: &offload_params, kernel_has_worker: impl FnOnce() -> bool) -> Error {
+    const WHAT: &str = "offload_setup";
+    let worker = p.flags & OFFLOAD_SETUP_WORKER != 0;
+    let no_worker = |errno| {
+        Error::new(
+            ErrorKind::WorkerUnsupported,
+            errno,
+            WHAT,
+            "this kernel has syscall offload but no worker mode (OFFLOAD_FEAT_WORKER); use an inline ring",
+        )
+    };
+    match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP) if worker => no_worker(libc::EOPNOTSUPP),
+        // A kernel that predates worker mode refuses the flag as an
+        // unknown bit: ask an inline ring what the kernel has.
+        Some(libc::EINVAL) if worker && !kernel_has_worker() => no_worker(libc::EINVAL),
+        // The builder checked the idle time and that the CPU is online:
+        // what is left is the cpuset (or a CPU that went offline since).
+        Some(libc::EINVAL) if p.flags & OFFLOAD_SETUP_WORKER_CPU != 0 => worker_cpu_refused(p.worker_cpu),
+        Some(libc::EINVAL) if worker => {
+            Error::new(ErrorKind::InvalidInput, libc::EINVAL, WHAT, "the kernel refused the worker settings")
+        }
+        Some(e @ (libc::EPERM | libc::EACCES)) => Error::new(
+            ErrorKind::Os,
+            e,
+            WHAT,
+            "refused for this process (kernel.offload_disabled, a security module or a seccomp filter)",
+        ),
+        Some(libc::ENOSYS) => Error::new(
+            ErrorKind::Os,
+            libc::ENOSYS,
+            WHAT,
+            "refused with ENOSYS although the kernel has offload: a seccomp filter (container profile) blocks it",
+        ),
+        _ => Error::from_io(WHAT, e),
     }
 }
 
@@ -171,9 +269,23 @@ impl Builder {
     }
 
     /// `OFFLOAD_SETUP_WORKER_CPU`: pin the worker to `cpu`. Needs
-    /// [`worker`](Builder::worker); the CPU must be online and one this
-    /// thread may run on (its affinity mask and cpuset), else
-    /// [`build`](Builder::build) fails with [`ErrorKind::InvalidInput`].
+    /// [`worker`](Builder::worker) (else [`ErrorKind::InvalidInput`]).
+    ///
+    /// The CPU need not be in this thread's affinity mask: as with
+    /// io_uring's SQPOLL thread, an event loop pinned to CPU 0 may put its
+    /// worker on CPU 1. It must exist, be online and be in this process's
+    /// cpuset; otherwise [`build`](Builder::build) fails with
+    /// [`ErrorKind::WorkerCpuUnavailable`] (errno `EINVAL`). The crate
+    /// checks that the CPU is online (`/sys/devices/system/cpu/online`);
+    /// the cpuset is the kernel's to judge, and its `EINVAL` gets the same
+    /// kind.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use syscall_offload::{Backend, ErrorKind, Ring};
+    /// let e = Ring::builder(8).worker(Duration::from_millis(10)).cpu(1 << 20).backend(Backend::Emulated).build();
+    /// assert_eq!(e.unwrap_err().kind(), ErrorKind::WorkerCpuUnavailable);
+    /// ```
     pub fn cpu(mut self, cpu: u32) -> Builder {
         self.cpu = Some(cpu);
         self
@@ -238,10 +350,12 @@ impl Builder {
             if idle.is_none() {
                 return Err(Error::invalid(WHAT, "cpu() pins the worker: it needs worker()"));
             }
-            if !cpu_allowed(cpu) {
-                return Err(Error::invalid(
+            if cpu_online(cpu) == Some(false) {
+                return Err(Error::new(
+                    ErrorKind::WorkerCpuUnavailable,
+                    libc::EINVAL,
                     WHAT,
-                    format!("worker CPU {cpu} is offline, does not exist, or is outside this thread's affinity mask"),
+                    format!("worker CPU {cpu} does not exist or is offline"),
                 ));
             }
             p.flags |= OFFLOAD_SETUP_WORKER_CPU;
@@ -255,8 +369,9 @@ impl Builder {
 
     /// Creates the ring.
     ///
-    /// Errors: [`ErrorKind::InvalidInput`] for sizes, an idle time or a
-    /// worker CPU the kernel would reject, [`ErrorKind::Unsupported`] when
+    /// Errors: [`ErrorKind::InvalidInput`] for sizes or an idle time the
+    /// kernel would reject, [`ErrorKind::WorkerCpuUnavailable`] for a
+    /// worker CPU it cannot pin to, [`ErrorKind::Unsupported`] when
     /// [`Backend::Kernel`] is asked for on a kernel without offload,
     /// [`ErrorKind::WorkerUnsupported`] for a worker on a kernel without
     /// worker mode, [`ErrorKind::Os`] for what the kernel refused (e.g.
@@ -468,41 +583,9 @@ impl Ring {
             return Err(raw::unsupported_error("offload_setup"));
         }
         let worker = p.flags & OFFLOAD_SETUP_WORKER != 0;
-        let no_worker = |errno| {
-            Error::new(
-                ErrorKind::WorkerUnsupported,
-                errno,
-                "offload_setup",
-                "this kernel has syscall offload but no worker mode (OFFLOAD_FEAT_WORKER); use an inline ring",
-            )
-        };
-        let fd = raw::setup(entries, &mut p).map_err(|e| match e.raw_os_error() {
-            Some(libc::EOPNOTSUPP) if worker => no_worker(libc::EOPNOTSUPP),
-            // A kernel that predates worker mode refuses the flag as an
-            // unknown bit: ask an inline ring what the kernel has.
-            Some(libc::EINVAL) if worker && !Ring::kernel_has_worker() => no_worker(libc::EINVAL),
-            Some(libc::EINVAL) if worker => Error::new(
-                ErrorKind::InvalidInput,
-                libc::EINVAL,
-                "offload_setup",
-                "the kernel refused the worker settings (idle time, or a CPU it cannot pin the worker to)",
-            ),
-            Some(e @ (libc::EPERM | libc::EACCES)) => Error::new(
-                ErrorKind::Os,
-                e,
-                "offload_setup",
-                "refused for this process (kernel.offload_disabled, a security module or a seccomp filter)",
-            ),
-            Some(libc::ENOSYS) => Error::new(
-                ErrorKind::Os,
-                libc::ENOSYS,
-                "offload_setup",
-                "refused with ENOSYS although the kernel has offload: a seccomp filter (container profile) blocks it",
-            ),
-            _ => Error::from_io("offload_setup", &e),
-        })?;
+        let fd = raw::setup(entries, &mut p).map_err(|e| setup_error(&e, &p, Ring::kernel_has_worker))?;
         if worker && p.features & OFFLOAD_FEAT_WORKER == 0 {
-            return Err(no_worker(libc::EOPNOTSUPP));
+            return Err(setup_error(&std::io::Error::from_raw_os_error(libc::EOPNOTSUPP), &p, || false));
         }
         let map = Mmap::ring(fd.as_fd(), p.ring_size).map_err(|e| Error::from_io("mmap ring", &e))?;
         let q = Queues::new(map, &p)?;
@@ -531,7 +614,11 @@ impl Ring {
         let map = Mmap::anonymous(len).map_err(|e| Error::from_io("mmap ring", &e))?;
         queue::init_emulated(&map, &p2);
         let q = Queues::new(map, &p2)?;
-        let emu = Emulator::new(q.clone(), worker).map_err(|e| Error::from_io("offload_setup (worker thread)", &e))?;
+        let emu = Emulator::new(q.clone(), worker).map_err(|e| match (e.raw_os_error(), worker.and_then(|w| w.cpu)) {
+            // The worker thread could not pin itself: the cpuset, as in the kernel.
+            (Some(libc::EINVAL), Some(cpu)) => worker_cpu_refused(cpu),
+            _ => Error::from_io("offload_setup (worker thread)", &e),
+        })?;
         Ok(Ring::finish(q, Engine::Emulated(emu), p2))
     }
 
@@ -1154,6 +1241,46 @@ mod tests {
         }
         let worker = Error::new(ErrorKind::WorkerUnsupported, libc::EOPNOTSUPP, "offload_setup", "");
         assert!(!auto_falls_back(&worker));
+    }
+
+    #[test]
+    fn cpu_lists_parse_as_the_kernel_prints_them() {
+        for (list, cpu, want) in [
+            ("0-3,8,10-11\n", 3, Some(true)),
+            ("0-3,8,10-11", 8, Some(true)),
+            ("0-3,8,10-11", 9, Some(false)),
+            ("0-3,8,10-11", 12, Some(false)),
+            ("", 0, Some(false)),
+            ("1", 1, Some(true)),
+            ("0-x", 0, None),
+        ] {
+            assert_eq!(cpu_list_contains(list, cpu), want, "{list:?} {cpu}");
+        }
+    }
+
+    #[test]
+    fn the_kernels_einval_for_a_pinned_worker_is_worker_cpu_unavailable() {
+        let einval = std::io::Error::from_raw_os_error(libc::EINVAL);
+        let mut p = Builder::new(8).worker(Duration::from_millis(10)).params().unwrap().1;
+        let e = setup_error(&einval, &p, || true);
+        assert_eq!((e.kind(), e.errno()), (ErrorKind::InvalidInput, libc::EINVAL));
+        p.flags |= OFFLOAD_SETUP_WORKER_CPU;
+        p.worker_cpu = 1;
+        let e = setup_error(&einval, &p, || true);
+        assert_eq!((e.kind(), e.errno()), (ErrorKind::WorkerCpuUnavailable, libc::EINVAL));
+        assert!(e.to_string().contains("cpuset"), "{e}");
+        // A kernel without worker mode says EINVAL for the unknown flag.
+        assert_eq!(setup_error(&einval, &p, || false).kind(), ErrorKind::WorkerUnsupported);
+    }
+
+    #[test]
+    fn the_emulated_worker_refuses_a_cpu_it_cannot_run_on() {
+        // Past the builder's check, as when a CPU goes offline meanwhile.
+        let mut p = Builder::new(8).worker(Duration::from_millis(10)).params().unwrap().1;
+        p.flags |= OFFLOAD_SETUP_WORKER_CPU;
+        p.worker_cpu = 1 << 20;
+        let e = Ring::emulated(8, p).unwrap_err();
+        assert_eq!((e.kind(), e.errno()), (ErrorKind::WorkerCpuUnavailable, libc::EINVAL), "{e}");
     }
 
     #[test]

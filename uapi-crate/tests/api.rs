@@ -77,9 +77,9 @@ fn worker_mode_is_a_typed_error_without_worker_support() {
 }
 
 #[test]
-fn worker_on_an_unknown_cpu_is_invalid_input() {
+fn worker_on_an_unknown_cpu_is_worker_cpu_unavailable() {
     let e = Ring::builder(8).worker_cpu(1 << 20).build().unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(e.kind(), ErrorKind::WorkerCpuUnavailable);
     let e = Ring::builder(8).worker(Duration::from_secs(u64::MAX / 2)).build().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }

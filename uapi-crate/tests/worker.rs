@@ -37,34 +37,72 @@ fn reap_ids(ring: &mut Ring) -> Vec<u64> {
 fn bad_worker_settings_are_typed_errors() {
     for b in backends() {
         let bad = [
-            Ring::builder(8).worker(Duration::ZERO),
-            Ring::builder(8).worker(Duration::from_millis(600_001)),
-            Ring::builder(8).worker(Duration::from_secs(u64::MAX)),
-            Ring::builder(8).cpu(0),
-            Ring::builder(8).worker(Duration::from_millis(10)).cpu(1 << 20),
-            Ring::builder(8).worker(Duration::from_millis(10)).cpu(u32::MAX),
+            (Ring::builder(8).worker(Duration::ZERO), ErrorKind::InvalidInput),
+            (Ring::builder(8).worker(Duration::from_millis(600_001)), ErrorKind::InvalidInput),
+            (Ring::builder(8).worker(Duration::from_secs(u64::MAX)), ErrorKind::InvalidInput),
+            (Ring::builder(8).cpu(0), ErrorKind::InvalidInput),
+            (Ring::builder(8).worker(Duration::from_millis(10)).cpu(1 << 20), ErrorKind::WorkerCpuUnavailable),
+            (Ring::builder(8).worker(Duration::from_millis(10)).cpu(u32::MAX), ErrorKind::WorkerCpuUnavailable),
         ];
-        for builder in bad {
+        for (builder, kind) in bad {
             let e = builder.clone().backend(b).build().unwrap_err();
-            assert_eq!((e.kind(), e.errno()), (ErrorKind::InvalidInput, libc::EINVAL), "{builder:?}: {e}");
+            assert_eq!((e.kind(), e.errno()), (kind, libc::EINVAL), "{builder:?}: {e}");
         }
     }
 }
 
+/// The online CPUs (`/sys/devices/system/cpu/online`).
+fn online_cpus() -> Vec<u32> {
+    let list = std::fs::read_to_string("/sys/devices/system/cpu/online").expect("online CPUs");
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',') {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        cpus.extend(lo.parse::<u32>().unwrap()..=hi.parse::<u32>().unwrap());
+    }
+    cpus
+}
+
+/// Regression: `cpu()` refused a CPU outside the caller's affinity mask,
+/// which the kernel accepts (as io_uring's SQPOLL does): an event loop
+/// pinned to one CPU puts its worker on another.
 #[test]
-fn a_cpu_outside_the_affinity_mask_is_invalid_input() {
-    // SAFETY: a zeroed cpu_set_t is empty; sched_getaffinity fills it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid cpu_set_t of the size given.
-    assert_eq!(unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }, 0);
-    // SAFETY: in bounds of the set.
-    let outside = (0..1024u32).find(|&c| !unsafe { libc::CPU_ISSET(c as usize, &set) }).unwrap();
-    let allowed = (0..1024u32).find(|&c| unsafe { libc::CPU_ISSET(c as usize, &set) }).unwrap();
+fn a_cpu_outside_the_affinity_mask_is_accepted() {
+    let cpus = online_cpus();
+    let [here, there, ..] = cpus[..] else {
+        skipped(&test_name(), "needs two online CPUs");
+        return;
+    };
+    // A thread of its own, pinned to `here` only.
+    std::thread::spawn(move || {
+        // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays in bounds.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `here` is an online CPU number, within the set.
+        unsafe { libc::CPU_SET(here as usize, &mut set) };
+        // SAFETY: a valid cpu_set_t of the size given.
+        assert_eq!(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) }, 0);
+        for b in worker_backends() {
+            let mut r = Ring::builder(8).worker(Duration::from_millis(10)).cpu(there).backend(b).build().unwrap();
+            assert_eq!((r.params().worker_cpu, r.is_worker()), (there, true), "{b:?}");
+            push_getpids(&mut r, 0..1);
+            r.submit_and_wait(1).unwrap();
+            assert_eq!(reap_ids(&mut r), [0], "{b:?}: the worker runs on CPU {there}");
+            if let Some(fd) = r.as_fd() {
+                let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+                assert!(info.contains(&format!("WorkerCpu:\t{there}\n")), "{info}");
+            }
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn an_offline_or_missing_cpu_is_worker_cpu_unavailable() {
+    let missing = online_cpus().iter().max().unwrap() + 1;
     for b in worker_backends() {
-        let e = Ring::builder(8).worker(Duration::from_millis(10)).cpu(outside).backend(b).build().unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput, "CPU {outside}: {e}");
-        let r = Ring::builder(8).worker(Duration::from_millis(10)).cpu(allowed).backend(b).build().unwrap();
-        assert_eq!((r.params().worker_cpu, r.is_worker()), (allowed, true));
+        let e = Ring::builder(8).worker(Duration::from_millis(10)).cpu(missing).backend(b).build().unwrap_err();
+        assert_eq!((e.kind(), e.errno()), (ErrorKind::WorkerCpuUnavailable, libc::EINVAL), "CPU {missing}: {e}");
+        assert!(e.to_string().contains(&format!("CPU {missing}")), "{e}");
     }
 }
 
