@@ -91,6 +91,9 @@ impl Server {
     pub fn start(mut cmd: Command, mode: &str, port: u16, dir: PathBuf, extra_env: &[(&str, &str)]) -> Server {
         let stats = dir.join("shim.stats");
         let _ = std::fs::remove_file(&stats);
+        // Servers that drop privileges (nginx workers) append to it too.
+        std::fs::write(&stats, "").unwrap();
+        let _ = std::fs::set_permissions(&stats, std::os::unix::fs::PermissionsExt::from_mode(0o666));
         cmd.env("LD_PRELOAD", shim())
             .env("OFFLOAD_PRELOAD", mode)
             .env("OFFLOAD_PRELOAD_STATS_FILE", &stats)
@@ -161,6 +164,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() && std::env::var_os("OFFLOAD_PRELOAD_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

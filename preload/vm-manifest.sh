@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The shim's tests in the VM, as manifest lines ("name<TAB>command") for
+# scripts/vm-test.sh. Builds the shim (release) into BUILD/preload first.
+# The crate's cargo tests (tests/*.rs) run in the VM too: vm-test.sh runs
+# every workspace test binary there, on the kernel backend.
+#   vm-manifest.sh BUILD
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+BUILD=${1:?usage: vm-manifest.sh BUILD}
+(cd "$root" && cargo build --release -q -p offload-preload) >&2
+mkdir -p "$BUILD/preload"
+cp "$root/target/release/liboffload_preload.so" "$BUILD/preload/"
+so=$BUILD/preload/liboffload_preload.so
+for mode in off inline worker; do
+	printf 'preload-redis-bench-%s\t%s/vm/redis-bench.sh %s %s\n' "$mode" "$here" "$so" "$mode"
+	printf 'preload-nginx-wrk-%s\t%s/vm/nginx-wrk.sh %s %s\n' "$mode" "$here" "$so" "$mode"
+done
+printf 'preload-figures\t%s/vm/figures.sh %s\n' "$here" "$so"
