@@ -82,6 +82,7 @@ struct Fly {
     flags: i32,
     first: bool,
     zombie: bool,
+    until: i64,
     /// Fault injection: do not send, complete with -EAGAIN.
     refuse: bool,
 }
@@ -94,7 +95,13 @@ struct Zombie {
     buf: Vec<u8>,
     off: usize,
     flags: i32,
+    /// Give up (close) after this time (CLOCK_MONOTONIC ms): a peer that
+    /// never reads must not keep the socket forever.
+    until: i64,
 }
+
+/// How long a closed socket's backlog is retried.
+const ZOMBIE_MS: i64 = 60_000;
 
 pub struct Thread {
     tid: i32,
@@ -247,7 +254,7 @@ impl Thread {
                 Inject::Short => (if len > 1 { len / 2 } else { len }, false),
                 Inject::Eagain => (len, true),
             };
-            self.fly.push(Fly { fd, buf, off: 0, len, flags: f.pflags, first: true, zombie: false, refuse });
+            self.fly.push(Fly { fd, buf, off: 0, len, flags: f.pflags, first: true, zombie: false, until: 0, refuse });
         }
         for fd in self.backlogged.drain(..) {
             let f = t.fd_mut(fd);
@@ -257,11 +264,21 @@ impl Thread {
             let buf = std::mem::take(&mut f.backlog);
             f.inflight = true;
             let len = buf.len() - f.boff;
-            self.fly.push(Fly { fd, buf, off: f.boff, len, flags: f.bflags, first: false, zombie: false, refuse: false });
+            self.fly.push(Fly { fd, buf, off: f.boff, len, flags: f.bflags, first: false, zombie: false, until: 0, refuse: false });
         }
         for z in self.zombies.drain(..) {
             let len = z.buf.len() - z.off;
-            self.fly.push(Fly { fd: z.fd, buf: z.buf, off: z.off, len, flags: z.flags, first: false, zombie: true, refuse: false });
+            self.fly.push(Fly {
+                fd: z.fd,
+                buf: z.buf,
+                off: z.off,
+                len,
+                flags: z.flags,
+                first: false,
+                zombie: true,
+                until: z.until,
+                refuse: false,
+            });
         }
         drop(g);
         self.pending_bytes = 0;
@@ -295,8 +312,8 @@ impl Thread {
                 bump(&STATS.short_repairs);
             }
             if f.zombie {
-                if rest > 0 && !failed {
-                    self.zombies.push(Zombie { fd: f.fd, buf: f.buf, off: f.off, flags: f.flags });
+                if rest > 0 && !failed && now_ms() < f.until {
+                    self.zombies.push(Zombie { fd: f.fd, buf: f.buf, off: f.off, flags: f.flags, until: f.until });
                 } else {
                     t.give(f.buf);
                     self.after.push((f.fd, None));
@@ -426,6 +443,10 @@ impl Thread {
             self.flush(cfg, None, false);
             if self.backlogged.contains(&fd) {
                 bump(&STATS.eagain);
+                {
+                    let mut g = table();
+                    tab!(g).owe(fd);
+                }
                 return Some(-(libc::EAGAIN as i64));
             }
             return self.write(cfg, fd, iov, flags);
@@ -492,6 +513,10 @@ impl Thread {
         };
         if nonblock {
             bump(&STATS.eagain);
+            {
+                    let mut g = table();
+                    tab!(g).owe(fd);
+                }
             return Some(-(libc::EAGAIN as i64));
         }
         self.drain_fd_blocking(cfg, fd);
@@ -637,6 +662,7 @@ impl Thread {
                     buf: std::mem::take(&mut old.backlog),
                     off: old.boff,
                     flags: old.bflags,
+                    until: now_ms() + ZOMBIE_MS,
                 });
             }
         }
@@ -775,10 +801,35 @@ impl Thread {
     fn synthesize(&mut self, epfd: c_int, max: usize) {
         let mut g = table();
         let t = tab!(g);
-        if t.buffered.is_empty() {
+        if t.buffered.is_empty() && t.owed.is_empty() {
             return;
         }
         let Some(m) = t.ep.get_mut(&epfd) else { return };
+        // EPOLLOUT owed for writes refused while a backlog existed, once
+        // the backlog is gone.
+        let mut k = 0;
+        while k < t.owed.len() {
+            let fd = t.owed[k];
+            let Some(f) = t.fds.get_mut(fd as usize) else {
+                t.owed.swap_remove(k);
+                continue;
+            };
+            if f.backlog.len() > f.boff || f.inflight {
+                k += 1;
+                continue;
+            }
+            f.owe_out = false;
+            t.owed.swap_remove(k);
+            if let Some(i) = m.get_mut(&fd) {
+                if !i.disabled && i.events & libc::EPOLLOUT as u32 != 0 && self.out.len() < max {
+                    if i.events & libc::EPOLLONESHOT as u32 != 0 {
+                        i.disabled = true;
+                    }
+                    bump(&STATS.synthesized);
+                    self.out.push(epoll_event { events: libc::EPOLLOUT as u32, u64: fd as u64 });
+                }
+            }
+        }
         for &fd in &t.buffered {
             if self.out.len() >= max {
                 break;
@@ -791,7 +842,11 @@ impl Thread {
                     i.disabled = true;
                 }
                 bump(&STATS.synthesized);
-                self.out.push(epoll_event { events: libc::EPOLLIN as u32, u64: fd as u64 });
+                if let Some(o) = self.out.iter_mut().find(|o| o.u64 as i32 == fd) {
+                    o.events |= libc::EPOLLIN as u32;
+                } else {
+                    self.out.push(epoll_event { events: libc::EPOLLIN as u32, u64: fd as u64 });
+                }
             }
         }
     }

@@ -40,6 +40,11 @@ pub struct Fd {
     pub ra_busy: bool,
     /// Epoll instances where the application registered this fd.
     pub epfds: Vec<i32>,
+    /// The shim refused a write with EAGAIN while the socket itself had
+    /// room: the next wait owes the application an EPOLLOUT (an
+    /// edge-triggered loop would otherwise wait for an edge that the kernel
+    /// never sends).
+    pub owe_out: bool,
 }
 
 impl Fd {
@@ -69,6 +74,8 @@ pub struct Table {
     pub ep: HashMap<i32, HashMap<i32, Interest>>,
     /// Fds with read-ahead state (data, EOF or error).
     pub buffered: Vec<i32>,
+    /// Fds with `owe_out` set.
+    pub owed: Vec<i32>,
     pool: Vec<Vec<u8>>,
 }
 
@@ -149,9 +156,20 @@ impl Table {
             f.reof = false;
             f.rerr = 0;
             f.ra_busy = false;
+            f.owe_out = false;
             // The child's own writes to the parent's sockets are not deferred.
             f.tcp = false;
         }
         self.buffered.clear();
+        self.owed.clear();
+    }
+
+    /// A write to `fd` was refused because of the shim's backlog.
+    pub fn owe(&mut self, fd: i32) {
+        let f = self.fd_mut(fd);
+        if !f.owe_out {
+            f.owe_out = true;
+            self.owed.push(fd);
+        }
     }
 }
