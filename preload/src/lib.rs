@@ -5,7 +5,7 @@
 //! LD_PRELOAD=/path/to/liboffload_preload.so redis-server
 //! ```
 //!
-//! Each wrapper here is short: it hands the call to [`shim`], which decides
+//! Each wrapper here is short: it hands the call to the `shim` module, which decides
 //! whether to defer it, flush the thread's batch with it, or pass it through,
 //! and otherwise makes the call with a raw system call (never through the
 //! libc function it replaces). See README.md for the rules and their
