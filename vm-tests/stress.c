@@ -7,15 +7,20 @@
  * or SIGSTOPs and then kills them) at random times, mid-batch, restarting
  * each one. A child runs as an unprivileged user (nobody) in a private
  * directory on a small tmpfs, with stdin/stdout/stderr on /dev/null, and is
- * either threaded or single-threaded ("solo": the only way to reach the
- * kernel's no-reference fdget() path):
+ * threaded, single-threaded ("solo": the only way to reach the kernel's
+ * no-reference fdget() path, so half of them make no worker ring), or a
+ * ledger child (below). Rings are inline or worker rings (short or default
+ * idle times, sometimes pinned, sometimes to a CPU it may not use):
  *
  *  - submitters queue random entries: valid and invalid syscall numbers,
  *    garbage arguments, pointers to unmapped, read-only, guard-page and
- *    kernel addresses, LINK chains, SKIP_SUCCESS, unknown flags, and
- *    entries that close the ring's own fd, dup3() over it, dup() it or send
- *    it over a UNIX socket; they enter with random to_submit, min_complete
- *    and flags, reap or leave the CQ full, and call offload_register();
+ *    kernel addresses, LINK chains, SKIP_SUCCESS, ASYNC (often on worker
+ *    rings, where blocking calls then tie up helper threads), unknown
+ *    flags, and entries that close the ring's own fd, dup3() over it, dup()
+ *    it or send it over a UNIX socket; they enter with random to_submit,
+ *    min_complete and flags (GETEVENTS and SQ_WAKEUP among them), or on a
+ *    worker ring mostly not at all (the NEED_WAKEUP protocol), reap or
+ *    leave the CQ full, and call offload_register();
  *  - a scribbler rewrites sq_tail, cq_head, the kernel-written indices, the
  *    sizes, and SQEs while they are being consumed;
  *  - a chaos thread closes ring fds, dup2()s pipes over them, munmap()s,
@@ -24,12 +29,26 @@
  *    filter, forks (the child tries the inherited fd and the inherited ring
  *    address, then exits, execs /bin/true, execs a checker of inherited
  *    fds, or runs a single-threaded session of its own) and execs itself
- *    while the other threads are inside offload_enter(); and it runs the
+ *    while the other threads are inside offload_enter(); starts threads
+ *    that create a worker ring, queue entries and exit (the worker stops:
+ *    the ring stays in use a while, refusing with EOWNERDEAD); tries
+ *    worker parameters the contract refuses; and it runs the
  *    batch behind the unhardened series' use-after-free on purpose:
  *    entries queued, the ring unmapped, then an entry that closes the
  *    ring's own fd or dup3()s over it, with more entries after it;
  *  - a signaller and POSIX timers interrupt the submitters (SA_RESTART
  *    and not).
+ *
+ * One child in six keeps a ledger instead (see ledger_child()): its threads
+ * drive worker and inline rings of their own with entries whose results
+ * are known (LINK chains that fail, SKIP_SUCCESS, ASYNC chains, ASYNC
+ * reads blocked until a later write on the same ring, full CQs, GETEVENTS
+ * waits, SQ_WAKEUP, eventfds, creator threads that exit, rings closed with
+ * entries in flight and a worker stalled in a blocking call) and account
+ * for every completion: a lost, duplicated, unexpected, wrong or
+ * out-of-order one, or a break of the worker-mode contract, fails the run.
+ * The supervisor kills ledgers as it kills every child, mid-flight; half
+ * of them live 5 to 35 s so that their timeouts can fire.
  *
  * Only throwaway fds exist in a child, so garbage fd numbers are safe; path
  * arguments are names in the private directory or bad pointers, never
@@ -44,7 +63,8 @@
  * kernel stacks (see supervise() for the tolerances and why). It fails if
  * one is not back, if a child cannot be killed, if a contract check fails
  * (a forked child can touch the parent's ring, an inherited ring fd works
- * in another process, a new ring fd lacks FD_CLOEXEC), or if the kernel
+ * in another process, a new ring fd lacks FD_CLOEXEC, invalid worker
+ * parameters are accepted, the ledger finds a fault), or if the kernel
  * logged a BUG, WARNING, KASAN, lockdep or RCU report during the run.
  *
  *   stress [--seconds N] [--procs N] [--seed N]
@@ -136,7 +156,19 @@ struct stats {
 	uint64_t inherited_checked, inherited_ring_touch, inherited_not_eperm;
 	uint64_t exec_inherited_fds, exec_not_eperm;
 	uint64_t setup_no_cloexec;
+	uint64_t setup_bad_worker;	/* invalid worker parameters accepted */
 	uint64_t child_errors;
+	/* worker rings under chaos */
+	uint64_t worker_setups, creator_exits, owner_dead, wakeup_enters, getevents_enters;
+	uint64_t async_entries, hot_submits;
+	/* the ledger: exact accounting on well-formed rings */
+	uint64_t lg_children, lg_rings, lg_worker_rings, lg_entries, lg_cqes, lg_async,
+		 lg_paired, lg_wakeups, lg_getevents, lg_eintr, lg_cq_full, lg_orphans,
+		 lg_not_run_checked, lg_close_in_flight, lg_stalled_worker, lg_threads_gone,
+		 lg_evfd, lg_quiescent, lg_setup_fail;
+	/* ledger checks: each must stay 0 */
+	uint64_t lg_lost, lg_dup, lg_wrong, lg_order, lg_contract;
+	char lg_note[300];		/* the first ledger violation */
 	char note[400];			/* the last child error, or where one died */
 	char contract_note[200];	/* the last contract violation */
 };
@@ -296,6 +328,7 @@ static void on_signal(int sig)
 
 struct fring {
 	int fd;
+	bool worker;			/* a worker ring */
 	int half;			/* which half of the slot it is mapped in */
 	struct offload_params p;
 	uintptr_t map;			/* 0 when unmapped; atomic */
@@ -332,6 +365,10 @@ static struct {
 	int nthreads;
 	pid_t tids[MAX_THREADS];
 	int check_rings;		/* a submitter saw EBADF */
+	int ncpus;			/* CPUs this process may run on */
+	bool use_workers;		/* this child makes worker rings too */
+	bool had_worker;		/* kernel threads of ours have run entries */
+	pid_t ppid, uid;		/* getppid() and getuid() of the child */
 	struct {
 		pid_t pid;
 		uint64_t started;
@@ -1017,10 +1054,13 @@ static void attack_entry(struct gen *g, struct offload_sqe *s)
 	}
 }
 
-static uint32_t sqe_flags(void)
+static uint32_t sqe_flags(bool worker)
 {
 	unsigned int c = rn(100);
 
+	if (worker && chance(15))
+		return OFFLOAD_SQE_ASYNC | (chance(30) ? OFFLOAD_SQE_LINK : 0) |
+		       (chance(20) ? OFFLOAD_SQE_SKIP_SUCCESS : 0);
 	if (c < 66)
 		return 0;
 	if (c < 80)
@@ -1038,7 +1078,9 @@ static void entry_build(struct gen *g, struct offload_sqe *s)
 {
 	unsigned int c = rn(1000), i;
 
-	s->flags = sqe_flags();
+	s->flags = sqe_flags(g->fr && g->fr->worker);
+	if (s->flags & OFFLOAD_SQE_ASYNC)
+		INC(async_entries);
 	s->user_data = rnd();
 	if (c < 12) {
 		attack_entry(g, s);
@@ -1090,6 +1132,7 @@ struct batch {
 	uintptr_t map;
 	struct offload_sqe sqes[64];
 	unsigned int n, queued;
+	bool wake;			/* the worker asks for OFFLOAD_ENTER_SQ_WAKEUP */
 };
 
 /* Copy the entries into the ring and publish them; may fault. */
@@ -1112,6 +1155,19 @@ static void batch_publish(void *arg)
 	__atomic_store_n(tail, t, __ATOMIC_RELEASE);
 	b->queued = t - h;
 	ADD(entries, i);
+}
+
+/*
+ * After publishing the tail: a full barrier, then the worker's flags (the
+ * NEED_WAKEUP protocol); may fault.
+ */
+static void worker_flags(void *arg)
+{
+	struct batch *b = arg;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	b->wake = __atomic_load_n((uint32_t *)(b->map + b->fr->p.sq_flags_off),
+				  __ATOMIC_RELAXED) & OFFLOAD_SQ_NEED_WAKEUP;
 }
 
 /* Reap every CQE, or leave them (a full CQ), or misplace the head. */
@@ -1261,6 +1317,18 @@ static void submit_once(void)
 	if (b.map)
 		protected(batch_publish, &b);
 
+	/* A worker ring's hot path: enter only if the worker sleeps, then reap */
+	if (fr->worker && b.map && chance(60)) {
+		INC(hot_submits);
+		b.wake = false;
+		if (protected(worker_flags, &b) && b.wake) {
+			sys_offload_enter(fr->fd, 0, 0, OFFLOAD_ENTER_SQ_WAKEUP);
+			INC(wakeup_enters);
+		}
+		protected(cq_reap, &b);
+		return;
+	}
+
 	switch (rn(20)) {
 	case 0:
 		to_submit = 0;
@@ -1279,6 +1347,15 @@ static void submit_once(void)
 		minc = chance(50) ? 1 : rnd();
 	if (chance(4))
 		flags = chance(50) ? 1 + rn(3) : rnd();
+	if (fr->worker && chance(15)) {
+		/* wait for some of them, interrupted by the timers if need be */
+		flags = OFFLOAD_ENTER_GETEVENTS | (chance(50) ? OFFLOAD_ENTER_SQ_WAKEUP : 0);
+		minc = 1 + rn(b.queued ? b.queued : 1);
+	}
+	if (flags & OFFLOAD_ENTER_GETEVENTS)
+		INC(getevents_enters);
+	if (flags & OFFLOAD_ENTER_SQ_WAKEUP)
+		INC(wakeup_enters);
 	fd = fr->fd;
 	if (chance(3)) {
 		fd = chance(50) ? fd_pick(fr) : (int)garbage();
@@ -1440,8 +1517,25 @@ static unsigned int pick_entries(void)
 	return OFFLOAD_MAX_ENTRIES;
 }
 
-/* Create a new ring in @slot, mapped in the half the old one does not use. */
-static void ring_replace(int slot)
+/*
+ * Worker parameters: mostly a short idle time, so that unfed workers sleep
+ * and wake often; sometimes the default second; sometimes pinned.
+ */
+static void worker_params(struct offload_params *p)
+{
+	p->flags |= OFFLOAD_SETUP_WORKER;
+	p->worker_idle_ms = chance(10) ? 0 : chance(70) ? 1 + rn(10) : rn(200);
+	if (chance(20)) {
+		p->flags |= OFFLOAD_SETUP_WORKER_CPU;
+		p->worker_cpu = chance(95) ? rn(C.ncpus) : rn(64);
+	}
+}
+
+/*
+ * Create a new ring in @slot, mapped in the half the old one does not use:
+ * a worker ring if @worker is 1, an inline one if 0, either if -1.
+ */
+static void ring_replace_kind(int slot, int worker)
 {
 	struct fring *old = ring_cur(slot), *fr;
 	unsigned int entries;
@@ -1459,6 +1553,10 @@ static void ring_replace(int slot)
 	}
 	if (chance(50))
 		fr->p.flags |= OFFLOAD_SETUP_CLOEXEC;
+	if (worker < 0)
+		worker = C.use_workers && chance(C.solo ? 20 : 40);
+	if (worker)
+		worker_params(&fr->p);
 	fd = sys_offload_setup(entries, &fr->p);
 	if (fd < 0) {
 		INC(setup_fail);
@@ -1466,11 +1564,17 @@ static void ring_replace(int slot)
 		return;
 	}
 	INC(setups);
+	if (worker) {
+		INC(worker_setups);
+		fr->worker = true;
+		C.had_worker = true;
+	}
 	/*
 	 * Only where no other thread runs entries: one could close the new
-	 * fd and another take its number before fcntl() looks.
+	 * fd and another take its number before fcntl() looks. A worker or
+	 * helper thread of any ring counts.
 	 */
-	if (!C.nthreads) {
+	if (!C.nthreads && !C.had_worker) {
 		fl = fcntl(fd, F_GETFD);
 		if (fl >= 0 && !(fl & FD_CLOEXEC))
 			INC(setup_no_cloexec);
@@ -1485,6 +1589,11 @@ static void ring_replace(int slot)
 	}
 }
 
+static void ring_replace(int slot)
+{
+	ring_replace_kind(slot, -1);
+}
+
 /* offload_setup() with broken parameters; close whatever it returns. */
 static void setup_fuzz(void)
 {
@@ -1492,11 +1601,12 @@ static void setup_fuzz(void)
 	unsigned int entries = chance(50) ? pick_entries() : rnd();
 	uint32_t *w = (uint32_t *)p;
 	void *arg = p;
+	bool refuse = false;
 	int fd;
 
 	memset(p, 0, sizeof(*p) + 64);
 	p->size = sizeof(*p);
-	switch (rn(6)) {
+	switch (rn(7)) {
 	case 0:
 		p->flags = rnd();
 		break;
@@ -1514,14 +1624,43 @@ static void setup_fuzz(void)
 	case 4:
 		arg = (void *)(uintptr_t)(chance(50) ? bad_ptr() : (uintptr_t)C.ro);
 		break;
-	default:
+	case 5:
 		p->flags = OFFLOAD_SETUP_CQSIZE;
 		p->cq_entries = rnd();
+		break;
+	default:	/* worker parameters that worker-contract.md refuses */
+		refuse = true;
+		switch (rn(5)) {
+		case 0:
+			p->flags = OFFLOAD_SETUP_WORKER;
+			p->worker_idle_ms = OFFLOAD_MAX_WORKER_IDLE_MS + 1 + rn(1 << 20);
+			break;
+		case 1:
+			p->worker_idle_ms = 1 + rn(1000);	/* without OFFLOAD_SETUP_WORKER */
+			break;
+		case 2:
+			p->flags = OFFLOAD_SETUP_WORKER_CPU;	/* without OFFLOAD_SETUP_WORKER */
+			break;
+		case 3:
+			p->flags = OFFLOAD_SETUP_WORKER;	/* a CPU without its flag */
+			p->worker_cpu = 1 + rn(64);
+			break;
+		default:
+			p->flags = OFFLOAD_SETUP_WORKER | OFFLOAD_SETUP_WORKER_CPU;
+			p->worker_cpu = 8192 + rn(1 << 20);	/* >= nr_cpu_ids */
+		}
 	}
 	fd = sys_offload_setup(entries, arg);
 	INC(setup_fuzz);
-	if (fd >= 0)
+	if (fd >= 0) {
+		if (refuse) {
+			INC(setup_bad_worker);
+			snprintf(st->contract_note, sizeof(st->contract_note),
+				 "offload_setup(%u) accepted flags %#x worker_cpu %u worker_idle_ms %u",
+				 entries, p->flags, p->worker_cpu, p->worker_idle_ms);
+		}
 		close(fd);
+	}
 }
 
 /* ---- the pool of throwaway fds ---------------------------------------------------- */
@@ -1730,6 +1869,8 @@ static void forked_child(void)
 	/* a single-threaded session on rings of its own */
 	INC(solo_sessions);
 	C.nthreads = 0;
+	C.had_worker = false;	/* fork() copied no worker thread */
+	C.use_workers = chance(50);
 	reset_child_signals();
 	signal(SIGALRM, SIG_DFL);
 	for (i = 0; i < NRING; i++)
@@ -1884,6 +2025,57 @@ static void read_fdinfo(int fd)
 	INC(fdinfo_reads);
 }
 
+/*
+ * A thread that creates a worker ring in @slot, submits a little and
+ * exits. Its scratch area outlives it (entries it queued on other worker
+ * rings may still point there), one for all: they run one at a time.
+ */
+static void *creator(void *arg)
+{
+	static char *creator_scratch;
+	/* SIGUSR2: a forked child leaves SIGALRM to its alarm() */
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGUSR2 };
+	struct itimerspec its = { { 0, 2000000 }, { 0, 2000000 } };
+	int slot = (int)(intptr_t)arg, i, n = rn(4);
+	timer_t timer;
+	bool timed;
+
+	seed_thread(rnd() ^ gettid());
+	if (!creator_scratch)
+		creator_scratch = scratch_map();
+	scratch = creator_scratch;
+	if (!scratch)
+		return NULL;
+	/* its own timer ends a blocking entry or a wait, as the submitters' do */
+	sev._sigev_un._tid = gettid();
+	timed = !timer_create(CLOCK_MONOTONIC, &sev, &timer);
+	if (timed)
+		timer_settime(timer, 0, &its, NULL);
+	ring_replace_kind(slot, 1);
+	for (i = 0; i < n; i++)
+		submit_once();
+	if (chance(30))
+		sleep_us(rn(3000));	/* let the worker run some */
+	if (timed)
+		timer_delete(timer);
+	return NULL;
+}
+
+/*
+ * The creator thread of a worker ring exits with entries queued: the
+ * worker stops, later entries never run, offload_enter() says EOWNERDEAD.
+ * Joined at once, so rings are still created by one thread at a time.
+ */
+static void creator_exits(int slot)
+{
+	pthread_t t;
+
+	if (!pthread_create(&t, NULL, creator, (void *)(intptr_t)slot)) {
+		pthread_join(t, NULL);
+		INC(creator_exits);
+	}
+}
+
 static void chaos_once(bool allow_exec)
 {
 	int slot = rn(NRING), p[2];
@@ -1977,12 +2169,22 @@ static void chaos_once(bool allow_exec)
 		do_register(fr);
 	} else if (c < 930) {
 		self_close();
+	} else if (c < 960 && C.use_workers) {
+		creator_exits(slot);
 	}
 
-	/* a ring whose fd is gone or is something else now is replaced */
+	/*
+	 * A ring whose fd is gone or is something else now is replaced; one
+	 * whose creator exited (EOWNERDEAD) mostly stays a while: entries
+	 * queued on it must never run.
+	 */
 	for (slot = 0; slot < NRING; slot++) {
 		fr = ring_cur(slot);
 		if (fr && sys_offload_enter(fr->fd, 0, 0, 0) < 0) {
+			if (errno == EOWNERDEAD && chance(90)) {
+				INC(owner_dead);
+				continue;
+			}
 			INC(ring_lost);
 			ring_replace(slot);
 		}
@@ -2209,7 +2411,911 @@ static void names_init(void)
 	C.unterminated = C.buf + BUF_LEN - 16;
 }
 
-static void fuzz_child(const char *statspath, const char *dir, int slot, uint64_t seed)
+/* ---- the ledger: exact accounting on well-formed rings --------------------------- */
+
+/*
+ * A ledger child runs no chaos: its threads each drive rings of their own
+ * (worker and inline) with entries whose results are known in advance,
+ * and account for every completion. A completion that was not expected
+ * (twice, or for an entry whose success posts none) or that is missing
+ * once the kernel says the ring is quiescent fails the run, and so do a
+ * wrong result, completions of one worker out of order, and the
+ * worker-mode contract: OFFLOAD_SQ_WORKER_GONE and EOWNERDEAD once the
+ * creator thread exited and nothing run after that, a GETEVENTS wait that
+ * returns early, worker and helper threads that outlive the last close.
+ * Signals interrupt it all the time, and the supervisor kills it as it
+ * kills every child, with entries in flight.
+ */
+
+#define LG_SLOTS	1024	/* entries tracked per ring: more than SQ + CQ */
+#define LG_MAX_SQ	256
+#define LG_WAIT_NS	30000000000ULL	/* a worker that takes nothing this long is stuck */
+#define LG_GONE_NS	10000000000ULL	/* threads must be gone this long after the last close */
+
+enum { LS_FREE, LS_EXPECT, LS_NONE, LS_NEVER };
+
+struct lslot {
+	uint32_t seq;
+	uint8_t state;		/* LS_* */
+	uint8_t ordered;	/* posted in SQ order with the other ordered ones */
+	uint8_t read;		/* an ASYNC read of the ring's pipe */
+	int64_t want, alt;	/* the result; alt is accepted too when alt_ok */
+	bool alt_ok;
+	bool any;		/* any result will do */
+};
+
+struct lring {
+	int fd, evfd;
+	bool worker, orphan;
+	struct offload_params p;
+	char *map;
+	uint32_t *sq_head, *sq_tail, *sq_flags, *cq_head, *cq_tail;
+	struct offload_sqe *sqes;
+	struct offload_cqe *cqes;
+	uint32_t tail;		/* the SQ tail published */
+	uint32_t gen;		/* high half of user_data */
+	uint32_t seq;		/* low half of the next user_data */
+	uint32_t expect;	/* CQEs still to come */
+	uint32_t unpaired;	/* ASYNC reads of the pipe whose write is not queued */
+	uint32_t reads;		/* ASYNC reads not completed */
+	bool have_ordered;
+	uint32_t last_ordered;	/* seq of the last ordered CQE */
+	uint64_t posted;	/* CQEs reaped */
+	int pipe[2];		/* blocking: ASYNC reads wait on it */
+	int stall[2];		/* never written: a plain read stalls the worker */
+	char rbuf[8 * 16];
+	struct lslot s[LG_SLOTS];
+};
+
+static int lg_null = -1;
+
+static void lg_bad(uint64_t *counter, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void lg_bad(uint64_t *counter, const char *fmt, ...)
+{
+	char buf[sizeof(st->lg_note) - 20];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	/* the first one is the one to read */
+	if (!__atomic_fetch_add(counter, 1, __ATOMIC_RELAXED) && !st->lg_note[0])
+		snprintf(st->lg_note, sizeof(st->lg_note), "pid %d: %s", getpid(), buf);
+}
+
+static const char *lg_kind(const struct lring *r)
+{
+	return r->worker ? "worker" : "inline";
+}
+
+static bool lg_setup(struct lring *r, bool worker)
+{
+	unsigned int entries = 1 + rn(chance(50) ? 16 : LG_MAX_SQ);
+
+	memset(r, 0, offsetof(struct lring, s));
+	r->fd = r->evfd = r->pipe[0] = r->pipe[1] = r->stall[0] = r->stall[1] = -1;
+	r->worker = worker;
+	r->p.size = sizeof(r->p);
+	if (chance(30)) {
+		/* a CQ no larger than the SQ fills up: the worker must wait for room */
+		r->p.flags |= OFFLOAD_SETUP_CQSIZE;
+		for (r->p.cq_entries = 1; r->p.cq_entries < entries; r->p.cq_entries <<= 1)
+			;
+	}
+	if (worker) {
+		r->p.flags |= OFFLOAD_SETUP_WORKER;
+		/* mostly short: the worker sleeps between batches, SQ_WAKEUP wakes it */
+		r->p.worker_idle_ms = chance(10) ? 0 : chance(80) ? 1 + rn(5) : rn(100);
+		if (chance(20)) {
+			r->p.flags |= OFFLOAD_SETUP_WORKER_CPU;
+			r->p.worker_cpu = rn(C.ncpus);
+		}
+	}
+	r->fd = sys_offload_setup(entries, &r->p);
+	if (r->fd < 0) {
+		INC(lg_setup_fail);
+		return false;
+	}
+	r->map = mmap(NULL, r->p.ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd,
+		      OFFLOAD_OFF_RING);
+	if (r->map == MAP_FAILED || pipe2(r->pipe, O_CLOEXEC)) {
+		if (r->map != MAP_FAILED)
+			munmap(r->map, r->p.ring_size);
+		close(r->fd);
+		INC(lg_setup_fail);
+		return false;
+	}
+	r->sq_head = (uint32_t *)(r->map + r->p.sq_head_off);
+	r->sq_tail = (uint32_t *)(r->map + r->p.sq_tail_off);
+	r->sq_flags = (uint32_t *)(r->map + r->p.sq_flags_off);
+	r->cq_head = (uint32_t *)(r->map + r->p.cq_head_off);
+	r->cq_tail = (uint32_t *)(r->map + r->p.cq_tail_off);
+	r->sqes = (struct offload_sqe *)(r->map + r->p.sqes_off);
+	r->cqes = (struct offload_cqe *)(r->map + r->p.cqes_off);
+	r->gen = rnd();
+	if (worker && !(r->p.features & OFFLOAD_FEAT_SQE_ASYNC))
+		lg_bad(&st->lg_contract, "worker ring without OFFLOAD_FEAT_SQE_ASYNC (features %#x)",
+		       r->p.features);
+	if (chance(30)) {
+		r->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (r->evfd >= 0 &&
+		    sys_offload_register(r->fd, OFFLOAD_REGISTER_EVENTFD, &r->evfd, 1)) {
+			close(r->evfd);
+			r->evfd = -1;
+		}
+	}
+	INC(lg_rings);
+	if (worker)
+		INC(lg_worker_rings);
+	return true;
+}
+
+/* The kernel's view from fdinfo: SqHead, InFlight, WorkerTid; false if unreadable */
+static bool lg_fdinfo(int fd, uint32_t *sq_head, uint32_t *in_flight, pid_t *tid)
+{
+	char path[64], buf[2048], *p;
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return false;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	if (tid)
+		*tid = (p = strstr(buf, "WorkerTid:")) ? atoi(p + 10) : 0;
+	p = strstr(buf, "SqHead:");
+	if (!p || !sq_head)
+		return p != NULL;
+	*sq_head = strtoul(p + 7, NULL, 10);
+	p = strstr(buf, "InFlight:");
+	if (!p)
+		return false;
+	*in_flight = strtoul(p + 9, NULL, 10);
+	return true;
+}
+
+/* One completion: it must be expected, once, with its result, in order. */
+static void lg_cqe(struct lring *r, const struct offload_cqe *c)
+{
+	uint32_t gen = c->user_data >> 32, seq = (uint32_t)c->user_data;
+	struct lslot *s = &r->s[seq % LG_SLOTS];
+
+	r->posted++;
+	INC(lg_cqes);
+	if (gen == r->gen && s->seq == seq && s->state == LS_NONE && s->alt_ok && c->res == s->alt) {
+		s->state = LS_FREE;	/* a cancelled SKIP_SUCCESS entry posts its failure */
+		return;
+	}
+	if (gen != r->gen || s->seq != seq || s->state != LS_EXPECT) {
+		lg_bad(&st->lg_dup, "%s ring: completion user_data %#llx res %lld not expected (%s)",
+		       lg_kind(r), (unsigned long long)c->user_data, (long long)c->res,
+		       gen != r->gen ? "another ring's or garbage" :
+		       s->seq != seq ? "unknown entry" :
+		       s->state == LS_FREE ? "completed already" :
+		       s->state == LS_NONE ? "a success of SKIP_SUCCESS" :
+		       "queued after the worker stopped");
+		return;
+	}
+	if (c->res != s->want && !(s->alt_ok && c->res == s->alt) && !s->any)
+		lg_bad(&st->lg_wrong, "%s ring: entry %u completed with %lld, want %lld",
+		       lg_kind(r), seq, (long long)c->res, (long long)s->want);
+	if (s->ordered) {
+		if (r->have_ordered && (int32_t)(seq - r->last_ordered) <= 0)
+			lg_bad(&st->lg_order, "%s ring: entry %u completed after entry %u",
+			       lg_kind(r), seq, r->last_ordered);
+		r->have_ordered = true;
+		r->last_ordered = seq;
+	}
+	if (s->read)
+		r->reads--;
+	s->state = LS_FREE;
+	r->expect--;
+}
+
+/* Take every CQE there is. */
+static void lg_reap(struct lring *r)
+{
+	uint32_t mask = r->p.cq_entries - 1;
+	uint32_t h = *r->cq_head, t = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
+
+	if (t - h > r->p.cq_entries) {
+		lg_bad(&st->lg_contract, "%s ring: CQ tail %u, head %u: more than %u CQEs",
+		       lg_kind(r), t, h, r->p.cq_entries);
+		return;
+	}
+	if (t - h == r->p.cq_entries)
+		INC(lg_cq_full);
+	for (; h != t; h++)
+		lg_cqe(r, &r->cqes[h & mask]);
+	__atomic_store_n(r->cq_head, h, __ATOMIC_RELEASE);
+}
+
+/* The worker's flags after a full barrier: the NEED_WAKEUP protocol. */
+static uint32_t lg_flags(struct lring *r)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(r->sq_flags, __ATOMIC_RELAXED);
+}
+
+/* Wake the worker if it sleeps; the worker must be there while its creator is. */
+static void lg_kick(struct lring *r)
+{
+	uint32_t f = lg_flags(r);
+
+	if (r->orphan)
+		return;
+	if (f & OFFLOAD_SQ_WORKER_GONE) {
+		lg_bad(&st->lg_contract, "worker ring: OFFLOAD_SQ_WORKER_GONE (flags %#x) while its creator lives",
+		       f);
+		r->orphan = true;	/* report it once */
+		return;
+	}
+	if (!(f & OFFLOAD_SQ_NEED_WAKEUP))
+		return;
+	INC(lg_wakeups);
+	if (sys_offload_enter(r->fd, 0, 0, OFFLOAD_ENTER_SQ_WAKEUP))
+		lg_bad(&st->lg_contract, "worker ring: offload_enter(SQ_WAKEUP): %s",
+		       strerror(errno));
+}
+
+/* Record entry @i of the batch at @seq. */
+static struct lslot *lg_slot(struct lring *r, uint32_t seq)
+{
+	struct lslot *s = &r->s[seq % LG_SLOTS];
+
+	memset(s, 0, sizeof(*s));
+	s->seq = seq;
+	return s;
+}
+
+enum { LK_PPID, LK_UID, LK_NULLW, LK_BADF, LK_DENY, LK_NKINDS };
+
+/* A call with a known result into @e; returns its result. */
+static int64_t lg_call(struct offload_sqe *e, int kind)
+{
+	memset(e->args, 0, sizeof(e->args));
+	switch (kind) {
+	case LK_PPID:
+		e->nr = __NR_getppid;
+		return C.ppid;
+	case LK_UID:
+		e->nr = __NR_getuid;
+		return C.uid;
+	case LK_NULLW:
+		e->nr = __NR_write;
+		e->args[0] = lg_null;
+		e->args[1] = (uintptr_t)C.buf;
+		e->args[2] = rn(4096);
+		return e->args[2];
+	case LK_BADF:
+		e->nr = __NR_read;
+		e->args[0] = NOFILE + 7;	/* above RLIMIT_NOFILE: never open */
+		e->args[1] = (uintptr_t)C.buf;
+		e->args[2] = 1;
+		return -EBADF;
+	default:	/* never offloadable: refused, never run (it would be harmless) */
+		e->nr = __NR_kill;
+		e->args[0] = getpid();
+		return -EOPNOTSUPP;
+	}
+}
+
+/*
+ * Write one batch into the SQ and publish it: single entries and LINK
+ * chains (never cut by the end of the batch), SKIP_SUCCESS, and on worker
+ * rings ASYNC entries and chains, ASYNC reads of the ring's pipe that
+ * block until a later plain write to it. @never: the worker stopped, so no
+ * entry may run. Returns the number of entries.
+ */
+static unsigned int lg_fill(struct lring *r, unsigned int room, bool never)
+{
+	unsigned int n = 1 + rn(room < 32 ? room : 32), i = 0, k, len;
+	uint32_t mask = r->p.sq_entries - 1;
+
+	while (i < n) {
+		struct offload_sqe *e = &r->sqes[(r->tail + i) & mask];
+		uint32_t seq = r->seq;
+		struct lslot *s;
+		bool async = r->worker && chance(20);
+
+		/* a plain write that lets an earlier ASYNC read finish */
+		if (r->unpaired && chance(50)) {
+			s = lg_slot(r, seq);
+			memset(e, 0, sizeof(*e));
+			e->nr = __NR_write;
+			e->args[0] = r->pipe[1];
+			e->args[1] = (uintptr_t)C.buf;
+			e->args[2] = 8;
+			e->user_data = (uint64_t)r->gen << 32 | seq;
+			s->want = 8;
+			s->ordered = 1;
+			s->state = never ? LS_NEVER : LS_EXPECT;
+			r->unpaired--;
+			INC(lg_paired);
+			r->seq++;
+			i++;
+			continue;
+		}
+		/* an ASYNC read that blocks on the empty pipe: at most two at a time */
+		if (r->worker && !never && r->reads < 2 && chance(10)) {
+			s = lg_slot(r, seq);
+			memset(e, 0, sizeof(*e));
+			e->nr = __NR_read;
+			e->flags = OFFLOAD_SQE_ASYNC;
+			e->args[0] = r->pipe[0];
+			e->args[1] = (uintptr_t)&r->rbuf[8 * (seq % 16)];
+			e->args[2] = 8;
+			e->user_data = (uint64_t)r->gen << 32 | seq;
+			s->want = 8;
+			s->read = 1;
+			s->state = LS_EXPECT;
+			r->unpaired++;
+			r->reads++;
+			INC(lg_async);
+			r->seq++;
+			i++;
+			continue;
+		}
+		/* a chain of 1 to 4 entries */
+		len = chance(30) ? 2 + rn(3) : 1;
+		if (len > n - i)
+			len = n - i;
+		{
+			bool failed = false;
+
+			for (k = 0; k < len; k++) {
+				int64_t own;
+
+				e = &r->sqes[(r->tail + i + k) & mask];
+				seq = r->seq + k;
+				s = lg_slot(r, seq);
+				own = lg_call(e, rn(100) < 70 ? (int)rn(3) : (int)rn(LK_NKINDS));
+				e->flags = (k + 1 < len ? OFFLOAD_SQE_LINK : 0) |
+					   (chance(25) ? OFFLOAD_SQE_SKIP_SUCCESS : 0);
+				e->user_data = (uint64_t)r->gen << 32 | seq;
+				if (!r->worker && len == 1 && chance(5)) {
+					/* an inline ring has no helpers */
+					e->flags |= OFFLOAD_SQE_ASYNC;
+					own = -EINVAL;
+				} else if (async && k == 0) {
+					e->flags |= OFFLOAD_SQE_ASYNC;
+					INC(lg_async);
+				}
+				s->want = failed ? -ECANCELED : own;
+				failed |= s->want < 0;
+				s->ordered = !async;
+				s->state = never ? LS_NEVER :
+					   s->want < 0 || !(e->flags & OFFLOAD_SQE_SKIP_SUCCESS) ?
+					   LS_EXPECT : LS_NONE;
+			}
+			r->seq += len;
+			i += len;
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (r->s[(r->seq - n + i) % LG_SLOTS].state == LS_EXPECT)
+			r->expect++;
+	ADD(lg_entries, n);
+	r->tail += n;
+	__atomic_store_n(r->sq_tail, r->tail, __ATOMIC_RELEASE);
+	return n;
+}
+
+/* CQEs that will come without another write to the pipe */
+static uint32_t lg_sure(const struct lring *r)
+{
+	return r->expect - r->unpaired;
+}
+
+/* Let an inline ring run what is queued, reaping as the CQ fills. */
+static void lg_enter_inline(struct lring *r)
+{
+	uint64_t start = now_ns();
+	uint32_t head;
+	int ret;
+
+	while ((head = __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE)) != r->tail) {
+		unsigned int minc = 0, flags = 0, n = r->tail - head, sure = lg_sure(r);
+
+		if (sure && chance(20)) {
+			/*
+			 * At most what is in the CQ now plus what this call
+			 * posts, which is all that is still expected (or a full
+			 * CQ): an SA_RESTART signal restarts the wait.
+			 */
+			minc = 1 + rn(sure < r->p.cq_entries ? sure : r->p.cq_entries);
+			flags = OFFLOAD_ENTER_GETEVENTS;
+			INC(lg_getevents);
+		}
+		ret = sys_offload_enter(r->fd, n, minc, flags);
+		if (ret > (int)n)
+			lg_bad(&st->lg_contract, "inline ring: offload_enter(%u) consumed %d", n, ret);
+		if (ret < 0 && errno != EINTR && errno != EBUSY)
+			lg_bad(&st->lg_contract, "inline ring: offload_enter(%u, %u, %#x): %s", n, minc,
+			       flags, strerror(errno));
+		if (ret < 0 && errno == EINTR)
+			INC(lg_eintr);
+		lg_reap(r);
+		if (now_ns() - start > LG_WAIT_NS) {
+			lg_bad(&st->lg_lost, "inline ring: SQ head %u, tail %u after %llu s of enters",
+			       head, r->tail, LG_WAIT_NS / 1000000000ULL);
+			return;
+		}
+	}
+}
+
+/* A worker ring: the hot path, or one of the ways of entering the kernel. */
+static void lg_enter_worker(struct lring *r)
+{
+	unsigned int c = rn(100), minc;
+	int ret;
+
+	if (c < 70) {
+		lg_kick(r);
+		return;
+	}
+	if (c < 80) {
+		/* to_submit is ignored, and nothing runs in the caller */
+		ret = sys_offload_enter(r->fd, 1 + rn(8), 0, 0);
+		if (ret)
+			lg_bad(&st->lg_contract, "worker ring: offload_enter(n, 0, 0) = %d (%s), want 0",
+			       ret, ret < 0 ? strerror(errno) : "entries run by the caller?");
+		return;
+	}
+	lg_reap(r);
+	if (!lg_sure(r)) {
+		lg_kick(r);
+		return;
+	}
+	minc = 1 + rn(lg_sure(r) < r->p.cq_entries ? lg_sure(r) : r->p.cq_entries);
+	INC(lg_getevents);
+	ret = sys_offload_enter(r->fd, 0, minc, OFFLOAD_ENTER_GETEVENTS |
+				(chance(50) ? OFFLOAD_ENTER_SQ_WAKEUP : 0));
+	if (ret < 0 && errno == EINTR) {
+		INC(lg_eintr);
+	} else if (ret) {
+		lg_bad(&st->lg_contract, "worker ring: offload_enter(0, %u, GETEVENTS) = %d (%s), want 0",
+		       minc, ret, ret < 0 ? strerror(errno) : "");
+	} else if (__atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE) - *r->cq_head < minc) {
+		lg_bad(&st->lg_contract, "worker ring: GETEVENTS for %u returned with %u CQEs", minc,
+		       __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE) - *r->cq_head);
+	}
+}
+
+static void lg_submit(struct lring *r)
+{
+	uint32_t head = __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE);
+	unsigned int room = r->p.sq_entries - (r->tail - head);
+
+	if (r->tail - head > r->p.sq_entries) {
+		lg_bad(&st->lg_contract, "%s ring: SQ head %u beyond tail %u", lg_kind(r), head,
+		       r->tail);
+		return;
+	}
+	/* the tracked entries must not wrap onto ones still expected */
+	if (!room || r->expect + 32 + r->p.sq_entries >= LG_SLOTS / 2)
+		return;
+	lg_fill(r, room, false);
+	if (r->worker)
+		lg_enter_worker(r);
+	else
+		lg_enter_inline(r);
+}
+
+/*
+ * Wait until every expected CQE is in: queue the writes the pending reads
+ * wait for, wake the worker as the protocol says, and once fdinfo says the
+ * kernel has taken every entry and holds none (SqHead is the tail,
+ * InFlight 0), whatever is still missing was lost.
+ */
+static void lg_drain(struct lring *r)
+{
+	uint64_t start = now_ns(), last_check = start;
+	uint32_t head, in_flight;
+	unsigned int spins = 0;
+
+	while (r->unpaired) {
+		uint32_t h = __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE);
+
+		if (r->tail - h >= r->p.sq_entries) {
+			lg_reap(r);
+			lg_kick(r);
+			if (now_ns() - start > LG_WAIT_NS)
+				break;
+			sched_yield();
+			continue;
+		}
+		lg_fill(r, 1, false);	/* one entry: the write, half the time */
+		lg_kick(r);
+	}
+	for (;;) {
+		uint64_t before = r->posted;
+
+		lg_reap(r);
+		if (!r->expect)
+			break;
+		if (r->worker) {
+			/*
+			 * Wake it only with entries untaken (the SQ head in
+			 * the ring may lag by one in flight) or CQ room it
+			 * may be waiting for.
+			 */
+			if (chance(5))
+				lg_enter_worker(r);
+			else if (r->posted != before ||
+				 __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE) != r->tail)
+				lg_kick(r);
+		} else {
+			lg_enter_inline(r);
+		}
+		if (r->evfd >= 0 && chance(20)) {
+			struct pollfd pfd = { r->evfd, POLLIN, 0 };
+
+			if (poll(&pfd, 1, 1) < 0 && errno == EINTR)
+				INC(lg_eintr);
+		}
+		if (++spins % 8 == 0 || now_ns() - last_check > 2000000) {
+			last_check = now_ns();
+			if (lg_fdinfo(r->fd, &head, &in_flight, NULL) && head == r->tail && !in_flight) {
+				INC(lg_quiescent);
+				lg_reap(r);
+				if (r->expect) {
+					uint32_t q;
+
+					for (q = r->seq - LG_SLOTS; q != r->seq; q++)
+						if (r->s[q % LG_SLOTS].state == LS_EXPECT &&
+						    r->s[q % LG_SLOTS].seq == q)
+							break;
+					lg_bad(&st->lg_lost, "%s ring: %u completions missing, entry %u the first; the kernel took every entry and holds none (SqHead %u, InFlight 0, CQ tail %u)",
+					       lg_kind(r), r->expect, q, head,
+					       __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE));
+					return;
+				}
+			}
+		}
+		if (now_ns() - start > LG_WAIT_NS) {
+			lg_bad(&st->lg_lost, "%s ring: %u completions missing after %llu s (SQ head %u, tail %u)",
+			       lg_kind(r), r->expect, LG_WAIT_NS / 1000000000ULL,
+			       __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE), r->tail);
+			return;
+		}
+		if (chance(50))
+			sched_yield();
+		else
+			sleep_us(rn(200));
+	}
+	/* the worker posted CQEs: a registered eventfd must have been signalled */
+	if (r->evfd >= 0 && r->posted) {
+		struct pollfd pfd = { r->evfd, POLLIN, 0 };
+		uint64_t v;
+		int ret;
+
+		do
+			ret = poll(&pfd, 1, 5000);
+		while (ret < 0 && errno == EINTR);
+		INC(lg_evfd);
+		if (ret == 0)
+			lg_bad(&st->lg_contract, "%s ring: %llu CQEs posted, the eventfd never signalled",
+			       lg_kind(r), (unsigned long long)r->posted);
+		if (read(r->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			note("eventfd read: %s", strerror(errno));
+	}
+}
+
+/* The threads named offload-<fd> and offload-<fd>-a, into @tids */
+static int lg_threads(int fd, pid_t *tids, int max)
+{
+	char path[300], name[32], w[32], a[32];
+	struct dirent *e;
+	int n = 0, f;
+	ssize_t len;
+	DIR *d;
+
+	snprintf(w, sizeof(w), "offload-%d\n", fd);
+	snprintf(a, sizeof(a), "offload-%d-a\n", fd);
+	d = opendir("/proc/self/task");
+	while (d && (e = readdir(d)) && n < max) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = open(path, O_RDONLY | O_CLOEXEC);
+		if (f < 0)
+			continue;
+		len = read(f, name, sizeof(name) - 1);
+		close(f);
+		if (len <= 0)
+			continue;
+		name[len] = 0;
+		if (!strcmp(name, w) || !strcmp(name, a))
+			tids[n++] = atoi(e->d_name);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* Whether thread @tid of this process still runs as @fd's worker or helper */
+static bool lg_thread_alive(pid_t tid, int fd)
+{
+	char path[64], name[32];
+	ssize_t len;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return false;
+	len = read(f, name, sizeof(name) - 1);
+	close(f);
+	if (len <= 0)
+		return false;
+	name[len] = 0;
+	snprintf(path, sizeof(path), "offload-%d\n", fd);
+	if (!strcmp(name, path))
+		return true;
+	snprintf(path, sizeof(path), "offload-%d-a\n", fd);
+	return !strcmp(name, path);
+}
+
+/* The last close: unmap and close (or close, reap a while, unmap); threads must end. */
+static void lg_close(struct lring *r)
+{
+	pid_t tids[8];
+	int n = 0, i, fd = r->fd;
+	uint64_t start;
+
+	if (r->worker)
+		n = lg_threads(r->fd, tids, 8);
+	if (chance(30)) {
+		uint32_t q;
+
+		close(r->fd);
+		if (chance(50))
+			sleep_us(rn(3000));
+		/*
+		 * The mapping holds the ring, so nothing should change yet;
+		 * cancelled entries would be no error either.
+		 */
+		for (q = r->seq - LG_SLOTS; q != r->seq; q++) {
+			r->s[q % LG_SLOTS].alt = -ECANCELED;
+			r->s[q % LG_SLOTS].alt_ok = true;
+		}
+		lg_reap(r);
+		munmap(r->map, r->p.ring_size);
+	} else {
+		munmap(r->map, r->p.ring_size);
+		close(r->fd);
+	}
+	close(r->pipe[0]);
+	close(r->pipe[1]);
+	if (r->stall[0] >= 0) {
+		close(r->stall[0]);
+		close(r->stall[1]);
+	}
+	if (r->evfd >= 0)
+		close(r->evfd);
+	start = now_ns();
+	for (i = 0; i < n; i++) {
+		while (lg_thread_alive(tids[i], fd) && now_ns() - start < LG_GONE_NS)
+			sleep_us(1000);
+		if (lg_thread_alive(tids[i], fd))
+			lg_bad(&st->lg_contract, "worker ring: thread %d (offload-%d) still there %llu s after the last close",
+			       tids[i], fd, LG_GONE_NS / 1000000000ULL);
+		else
+			INC(lg_threads_gone);
+	}
+}
+
+/* ---- ledger rounds ---- */
+
+/* Batches, reaping or not (the CQ fills), then every completion. */
+static void lg_normal(struct lring *r)
+{
+	unsigned int b, nb = 1 + rn(12);
+
+	for (b = 0; b < nb; b++) {
+		lg_submit(r);
+		if (chance(70))
+			lg_reap(r);
+		if (chance(20))
+			sleep_us(rn(r->p.worker_idle_ms ? 2000 * r->p.worker_idle_ms : 3000));
+	}
+	lg_drain(r);
+}
+
+/*
+ * Entries in flight when the ring goes: ASYNC reads blocked in helpers,
+ * on a worker ring sometimes a plain read that stalls the worker itself,
+ * entries queued behind it. The worker and helpers must end.
+ */
+static void lg_close_in_flight(struct lring *r)
+{
+	unsigned int b, nb = 1 + rn(4);
+	uint32_t mask = r->p.sq_entries - 1;
+
+	for (b = 0; b < nb; b++)
+		lg_submit(r);
+	if (r->worker && chance(50) &&
+	    r->tail - __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE) < r->p.sq_entries &&
+	    !pipe2(r->stall, O_CLOEXEC)) {
+		struct offload_sqe *e = &r->sqes[r->tail & mask];
+		struct lslot *s = lg_slot(r, r->seq);
+
+		memset(e, 0, sizeof(*e));
+		e->nr = __NR_read;	/* no ASYNC: the worker blocks in it */
+		e->args[0] = r->stall[0];
+		e->args[1] = (uintptr_t)r->rbuf;
+		e->args[2] = 1;
+		e->user_data = (uint64_t)r->gen << 32 | r->seq++;
+		s->state = LS_EXPECT;
+		s->any = true;		/* cancelled: -ECANCELED, or -EINTR */
+		r->expect++;
+		r->tail++;
+		__atomic_store_n(r->sq_tail, r->tail, __ATOMIC_RELEASE);
+		lg_kick(r);
+		INC(lg_stalled_worker);
+		sleep_us(rn(5000));
+	}
+	INC(lg_close_in_flight);
+}
+
+struct lg_orphan {
+	struct lring *r;
+	bool ok;
+};
+
+/* The creator of an orphan ring: sets it up, queues some, maybe waits, exits */
+static void *lg_creator(void *arg)
+{
+	struct lg_orphan *o = arg;
+	unsigned int b, nb = rn(4);
+
+	seed_thread(rnd() ^ gettid());
+	o->ok = lg_setup(o->r, true);
+	if (!o->ok)
+		return NULL;
+	for (b = 0; b < nb; b++) {
+		lg_submit(o->r);
+		lg_reap(o->r);
+	}
+	if (chance(50))
+		sleep_us(rn(2000));
+	return NULL;
+}
+
+/*
+ * The creator thread exits: OFFLOAD_SQ_WORKER_GONE and NEED_WAKEUP come,
+ * offload_enter() fails with EOWNERDEAD, entries in flight complete at most
+ * once (cancelled or not), and entries queued after that never run.
+ */
+static void lg_orphan_round(struct lring *r)
+{
+	struct lg_orphan o = { .r = r };
+	uint64_t start;
+	uint32_t f = 0, head, head1, head2, in_flight, q;
+	unsigned int i;
+	pthread_t t;
+	int ret;
+
+	if (pthread_create(&t, NULL, lg_creator, &o))
+		return;
+	pthread_join(t, NULL);
+	if (!o.ok)
+		return;
+	INC(lg_orphans);
+	r->orphan = true;
+	/* whatever was in flight may be cancelled now */
+	for (q = r->seq - LG_SLOTS; q != r->seq; q++) {
+		struct lslot *s = &r->s[q % LG_SLOTS];
+
+		if (s->seq == q && s->state == LS_EXPECT) {
+			s->alt = -ECANCELED;
+			s->alt_ok = true;
+		}
+	}
+	start = now_ns();
+	while (!((f = lg_flags(r)) & OFFLOAD_SQ_WORKER_GONE) && now_ns() - start < LG_GONE_NS) {
+		lg_reap(r);
+		sleep_us(1000);
+	}
+	if (!(f & OFFLOAD_SQ_WORKER_GONE) || !(f & OFFLOAD_SQ_NEED_WAKEUP)) {
+		lg_bad(&st->lg_contract, "worker ring: sq_flags %#x %llu s after its creator exited, want WORKER_GONE | NEED_WAKEUP",
+		       f, (now_ns() - start) / 1000000000ULL);
+		lg_close(r);
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		ret = sys_offload_enter(r->fd, i, 0, i ? OFFLOAD_ENTER_SQ_WAKEUP : 0);
+		if (ret != -1 || errno != EOWNERDEAD)
+			lg_bad(&st->lg_contract, "worker ring: offload_enter() after its creator exited: %d (%s), want EOWNERDEAD",
+			       ret, ret < 0 ? strerror(errno) : "success");
+	}
+	lg_reap(r);
+	/* entries queued now must never run */
+	head = __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE);
+	if (r->tail - head < r->p.sq_entries && r->expect + 64 < LG_SLOTS / 2 &&
+	    lg_fdinfo(r->fd, &head1, &in_flight, NULL)) {
+		lg_fill(r, r->p.sq_entries - (r->tail - head), true);
+		INC(lg_not_run_checked);
+		sleep_us(1000 + rn(20000));
+		lg_reap(r);
+		/* the kernel's own head: the shared one may lag by an entry in flight */
+		if (lg_fdinfo(r->fd, &head2, &in_flight, NULL) && head2 != head1)
+			lg_bad(&st->lg_contract, "worker ring: entries taken after the worker stopped (SqHead %u, then %u)",
+			       head1, head2);
+	}
+	lg_close(r);
+}
+
+static void lg_round(struct lring *r)
+{
+	unsigned int c = rn(100);
+	bool worker = chance(70);
+
+	if (worker && c < 15) {
+		lg_orphan_round(r);
+		return;
+	}
+	if (!lg_setup(r, worker))
+		return;
+	if (c < 30) {
+		lg_close_in_flight(r);
+	} else {
+		lg_normal(r);
+		/* inline rings refuse SQ_WAKEUP */
+		if (!worker && chance(10) &&
+		    (sys_offload_enter(r->fd, 0, 0, OFFLOAD_ENTER_SQ_WAKEUP) != -1 || errno != EINVAL))
+			lg_bad(&st->lg_contract, "inline ring: offload_enter(SQ_WAKEUP) did not fail with EINVAL");
+	}
+	lg_close(r);
+}
+
+static void *lg_thread(void *arg)
+{
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID };
+	struct itimerspec its = {};
+	struct lring *r;
+	timer_t timer;
+
+	seed_thread(rnd() ^ (uintptr_t)arg ^ gettid());
+	r = (struct lring *)map_or_die(sizeof(*r), PROT_READ | PROT_WRITE);
+	/* signals interrupt the waits: mostly without SA_RESTART */
+	sev.sigev_signo = chance(80) ? SIGALRM : SIGUSR1;
+	sev._sigev_un._tid = gettid();
+	if (!timer_create(CLOCK_MONOTONIC, &sev, &timer)) {
+		its.it_value.tv_nsec = 1000000 + rn(20000000);
+		its.it_interval.tv_nsec = 1000000 + rn(30000000);
+		timer_settime(timer, 0, &its, NULL);
+	}
+	while (!C.stop)
+		lg_round(r);
+	return NULL;
+}
+
+/* A ledger child: 1 to 4 threads of rounds; never returns. */
+static void ledger_child(void)
+{
+	pthread_t t;
+	int i, n = rn(4);
+
+	INC(lg_children);
+	lg_null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (is_offloadable(__NR_kill))
+		note("kill() is offloadable: the ledger's refused entries would run");
+	for (i = 0; i < n; i++)
+		pthread_create(&t, NULL, lg_thread, (void *)(intptr_t)(i + 1));
+	lg_thread(NULL);
+	_exit(0);
+}
+
+/* A fuzzing child; @ledger: a ledger child (see above) rather than chaos. */
+static void fuzz_child(const char *statspath, const char *dir, int slot, uint64_t seed,
+		       bool ledger)
 {
 	pthread_t t;
 	uint64_t words[16];
@@ -2239,7 +3345,16 @@ static void fuzz_child(const char *statspath, const char *dir, int slot, uint64_
 	C.statspath = statspath;
 	C.dir = dir;
 	C.slot = slot;
-	C.solo = chance(30);
+	C.solo = !ledger && chance(30);
+	/* solo children without workers keep the no-reference fdget() path */
+	C.use_workers = chance(C.solo ? 50 : 85);
+	C.ppid = getppid();
+	C.uid = getuid();
+	{
+		cpu_set_t cpus;
+
+		C.ncpus = sched_getaffinity(0, sizeof(cpus), &cpus) ? 1 : CPU_COUNT(&cpus);
+	}
 	INC(children);
 	if (C.solo)
 		INC(solo_children);
@@ -2286,6 +3401,8 @@ static void fuzz_child(const char *statspath, const char *dir, int slot, uint64_
 		solo_loop(-1);
 		_exit(0);
 	}
+	if (ledger)
+		ledger_child();
 	C.nthreads = 1 + rn(MAX_THREADS);
 	for (i = 0; i < C.nthreads; i++)
 		pthread_create(&t, NULL, submitter, (void *)(intptr_t)i);
@@ -2510,6 +3627,7 @@ static struct {
 	unsigned long incarnations;
 	uint64_t kill_at[MAX_PROCS], killed_at[MAX_PROCS];
 	int stop_first[MAX_PROCS];
+	bool ledger[MAX_PROCS];
 	long kills, terms, stops, deaths[65], exits[256], unkillable;
 	long orphans_reaped;
 } S;
@@ -2550,12 +3668,14 @@ static void spawn(int i)
 	if (dir[0])
 		rm_tree(dir, true);
 	snprintf(dir, sizeof(S.dir[i]), "%s/c%lu", S.fuzz, ++S.incarnations);
+	/* one child in six (the first among them) keeps the ledger */
+	S.ledger[i] = S.incarnations % 6 == 1;
 	mkdir(dir, 0700);
 	if (getuid() == 0 && chown(dir, UNPRIV_ID, UNPRIV_ID))
 		perror("stress: chown");
 	pid = fork();
 	if (pid == 0) {
-		fuzz_child(S.stats, dir, i, seed);
+		fuzz_child(S.stats, dir, i, seed, S.ledger[i]);
 		_exit(0);
 	}
 	if (pid < 0) {
@@ -2568,6 +3688,9 @@ static void spawn(int i)
 	S.stop_first[i] = rn(100) < 10;
 	/* mostly short lives: a kill lands in the middle of something */
 	S.kill_at[i] = now_ns() + (rn(100) < 70 ? 50 + rn(2000) : 500 + rn(8000)) * 1000000ULL;
+	/* half the ledgers live long enough for their timeouts (10 and 30 s) to matter */
+	if (S.ledger[i] && rn(100) < 50)
+		S.kill_at[i] = now_ns() + (5000 + rn(30000)) * 1000000ULL;
 }
 
 static void dump_task(pid_t pid)
@@ -2975,6 +4098,23 @@ static int supervise(void)
 	       (unsigned long long)st->seccomp_filters);
 	printf("stress:   batches closing their own unmapped ring %llu\n",
 	       (unsigned long long)st->self_closes);
+	printf("stress:   worker rings set up %llu, ASYNC entries %llu, submissions without a syscall %llu, SQ_WAKEUP enters %llu, GETEVENTS enters %llu, creator threads exited %llu, rings kept after EOWNERDEAD %llu\n",
+	       (unsigned long long)st->worker_setups, (unsigned long long)st->async_entries,
+	       (unsigned long long)st->hot_submits, (unsigned long long)st->wakeup_enters,
+	       (unsigned long long)st->getevents_enters, (unsigned long long)st->creator_exits,
+	       (unsigned long long)st->owner_dead);
+	printf("stress:   ledger: children %llu, rings %llu (%llu worker, %llu setups refused), entries %llu, CQEs %llu checked, ASYNC %llu (blocked reads released by a later write %llu), SQ_WAKEUPs %llu, GETEVENTS waits %llu, EINTR %llu, full CQs %llu, quiescent rings checked %llu, eventfds checked %llu\n",
+	       (unsigned long long)st->lg_children, (unsigned long long)st->lg_rings,
+	       (unsigned long long)st->lg_worker_rings, (unsigned long long)st->lg_setup_fail,
+	       (unsigned long long)st->lg_entries, (unsigned long long)st->lg_cqes,
+	       (unsigned long long)st->lg_async, (unsigned long long)st->lg_paired,
+	       (unsigned long long)st->lg_wakeups, (unsigned long long)st->lg_getevents,
+	       (unsigned long long)st->lg_eintr, (unsigned long long)st->lg_cq_full,
+	       (unsigned long long)st->lg_quiescent, (unsigned long long)st->lg_evfd);
+	printf("stress:   ledger: creator threads exited %llu (rings checked for entries run after %llu), closed with entries in flight %llu (worker stalled in a blocking entry %llu), worker and helper threads seen to end after the last close %llu\n",
+	       (unsigned long long)st->lg_orphans, (unsigned long long)st->lg_not_run_checked,
+	       (unsigned long long)st->lg_close_in_flight,
+	       (unsigned long long)st->lg_stalled_worker, (unsigned long long)st->lg_threads_gone);
 	printf("stress:   rings set up %llu (failed %llu, broken params %llu), fds closed %llu, dup2 over %llu, lost to entries %llu, munmaps %llu, remaps %llu, overlays %llu, mremaps %llu, mprotects %llu, scribbles %llu, registers %llu, fdinfo reads %llu\n",
 	       (unsigned long long)st->setups, (unsigned long long)st->setup_fail,
 	       (unsigned long long)st->setup_fuzz, (unsigned long long)st->ring_close,
@@ -3054,6 +4194,24 @@ static int supervise(void)
 		       (unsigned long long)st->exec_not_eperm, st->contract_note);
 		fails++;
 	}
+	if (st->setup_bad_worker) {
+		printf("stress: FAIL: offload_setup() accepted invalid worker parameters %llu times; last: %s\n",
+		       (unsigned long long)st->setup_bad_worker, st->contract_note);
+		fails++;
+	}
+	if (st->lg_lost || st->lg_dup || st->lg_wrong || st->lg_order || st->lg_contract) {
+		printf("stress: FAIL: ledger: %llu lost completions, %llu unexpected or duplicated, %llu wrong results, %llu out of order, %llu worker-mode contract violations; first: %s\n",
+		       (unsigned long long)st->lg_lost, (unsigned long long)st->lg_dup,
+		       (unsigned long long)st->lg_wrong, (unsigned long long)st->lg_order,
+		       (unsigned long long)st->lg_contract, st->lg_note);
+		fails++;
+	}
+	if (!st->lg_cqes) {
+		/* a short run may kill its only ledger child before its first CQE */
+		printf("stress: %s: the ledger checked no completion (%llu ledger children)\n",
+		       S.seconds >= 60 ? "FAIL" : "warning", (unsigned long long)st->lg_children);
+		fails += S.seconds >= 60;
+	}
 	if (st->setup_no_cloexec) {
 		printf("stress: FAIL: %llu ring fds without FD_CLOEXEC (want it always set)\n",
 		       (unsigned long long)st->setup_no_cloexec);
@@ -3112,7 +4270,7 @@ int main(int argc, char **argv)
 			if (argc - optind < 4)
 				return 2;
 			fuzz_child(argv[optind], argv[optind + 1], atoi(argv[optind + 2]),
-				   strtoull(argv[optind + 3], NULL, 0));
+				   strtoull(argv[optind + 3], NULL, 0), false);
 			return 0;
 		case 'X':	/* stress --exec-check STATS */
 			return optind < argc ? exec_check(argv[optind]) : 2;
