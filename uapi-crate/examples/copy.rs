@@ -5,6 +5,7 @@
 
 use std::os::fd::AsFd;
 
+use syscall_offload::op;
 use syscall_offload::Ring;
 
 const CHUNK: usize = 64 * 1024;
@@ -27,14 +28,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while off < len {
         let (_, reads) = ring.batch(|b| {
             for (i, buf) in bufs.iter_mut().enumerate() {
-                b.pread(src.as_fd(), buf, off + (i * CHUNK) as u64);
+                b.push(op::Pread::new(src.as_fd(), buf, off + (i * CHUNK) as u64));
             }
         })?;
         let lens: Vec<usize> = reads.iter().map(|r| r.map(|n| n as usize)).collect::<Result<_, _>>()?;
         let (_, writes) = ring.batch(|b| {
             for (i, (buf, &n)) in bufs.iter().zip(&lens).enumerate() {
                 if n > 0 {
-                    b.pwrite(dst.as_fd(), &buf[..n], off + (i * CHUNK) as u64);
+                    b.push(op::Pwrite::new(dst.as_fd(), &buf[..n], off + (i * CHUNK) as u64));
                 }
             }
         })?;
@@ -48,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         off += done as u64;
     }
     let (_, r) = ring.batch(|b| {
-        b.fsync(dst.as_fd());
+        b.push(op::Fsync::new(dst.as_fd()));
     })?;
     for x in r.iter() {
         x?;

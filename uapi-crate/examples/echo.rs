@@ -8,17 +8,18 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 
+use syscall_offload::op;
 use syscall_offload::Ring;
 
 fn serve(ring: &mut Ring, conn: TcpStream) -> Result<(), Box<dyn std::error::Error>> {
     let mut buf = vec![0u8; 4096];
     loop {
-        let (id, res) = ring.batch(|b| b.recv(conn.as_fd(), &mut buf, 0).id())?;
+        let (id, res) = ring.batch(|b| b.push(op::Recvfrom::new(conn.as_fd(), &mut buf, op::RecvFlags::empty())).id())?;
         let n = res.get(id)? as usize;
         if n == 0 {
             return Ok(());
         }
-        let (id, res) = ring.batch(|b| b.send(conn.as_fd(), &buf[..n], libc::MSG_NOSIGNAL).id())?;
+        let (id, res) = ring.batch(|b| b.push(op::Sendto::new(conn.as_fd(), &buf[..n], op::MsgFlags::from_bits_retain(libc::MSG_NOSIGNAL))).id())?;
         res.get(id)?;
     }
 }

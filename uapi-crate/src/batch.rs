@@ -13,35 +13,17 @@
 //! ([`BatchError`]): the fds they created, and the fds of `close` entries
 //! that did not close them. Nothing is leaked.
 
-use std::ffi::CStr;
 use std::fmt;
-use std::io::{IoSlice, IoSliceMut};
 use std::marker::PhantomData;
-use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{fence, Ordering};
 
 use crate::entry::res_to_result;
 use crate::error::{Error, ErrorKind, Result};
+use crate::op::{FdRole, Op};
 use crate::ring::{Ring, BATCH, RESERVED};
 use crate::split::enter_error;
 use crate::sys::*;
-
-#[derive(Debug)]
-enum Kind {
-    Plain,
-    /// Returns a new fd, owned by the results until taken.
-    Fd,
-    /// Closes this fd: forgotten once the close released it, handed back
-    /// in the results otherwise.
-    Close(Option<OwnedFd>),
-}
-
-#[derive(Debug)]
-enum Keep {
-    Msg(#[allow(dead_code)] Box<libc::msghdr>),
-    Addr(#[allow(dead_code)] Box<libc::sockaddr_storage>),
-}
 
 /// Identifies an entry of a batch in its [`BatchResults`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,56 +55,22 @@ impl OpRef<'_> {
 #[derive(Debug)]
 pub struct Batch<'env> {
     sqes: Vec<offload_sqe>,
-    kinds: Vec<Kind>,
-    keep: Vec<Keep>,
+    roles: Vec<FdRole>,
+    /// The builders: the entries point into them (addresses, headers).
+    ops: Vec<Box<dyn Op<'env> + 'env>>,
     // Invariant in 'env: a batch must not accept buffers that live shorter.
     _env: PhantomData<*mut &'env ()>,
 }
 
-fn fd(f: BorrowedFd<'_>) -> u64 {
-    f.as_raw_fd() as u64
-}
-
-fn sockaddr(addr: &SocketAddr) -> (Box<libc::sockaddr_storage>, u64) {
-    // SAFETY: sockaddr_storage is plain integers; all zeroes is valid.
-    let mut ss: Box<libc::sockaddr_storage> = Box::new(unsafe { std::mem::zeroed() });
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-            unsafe { (&mut *ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>().write(sin) };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-            unsafe { (&mut *ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>().write(sin6) };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (ss, len as u64)
-}
-
 impl<'env> Batch<'env> {
     fn new() -> Self {
-        Batch { sqes: Vec::new(), kinds: Vec::new(), keep: Vec::new(), _env: PhantomData }
+        Batch { sqes: Vec::new(), roles: Vec::new(), ops: Vec::new(), _env: PhantomData }
     }
 
-    fn add(&mut self, nr: libc::c_long, args: [u64; 6], kind: Kind) -> OpRef<'_> {
+    fn add(&mut self, nr: libc::c_long, args: [u64; 6], role: FdRole) -> OpRef<'_> {
         let id = OpId(self.sqes.len());
         self.sqes.push(offload_sqe { nr: nr as u32, flags: 0, user_data: 0, args });
-        self.kinds.push(kind);
+        self.roles.push(role);
         let last = self.sqes.len() - 1;
         OpRef { sqe: &mut self.sqes[last], id }
     }
@@ -137,174 +85,35 @@ impl<'env> Batch<'env> {
         self.sqes.is_empty()
     }
 
-    /// `read(fd, buf, buf.len())`
-    pub fn read(&mut self, f: BorrowedFd<'env>, buf: &'env mut [u8]) -> OpRef<'_> {
-        self.add(libc::SYS_read, [fd(f), buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `write(fd, buf, buf.len())`
-    pub fn write(&mut self, f: BorrowedFd<'env>, buf: &'env [u8]) -> OpRef<'_> {
-        self.add(libc::SYS_write, [fd(f), buf.as_ptr() as u64, buf.len() as u64, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `pread64(fd, buf, buf.len(), offset)`
-    pub fn pread(&mut self, f: BorrowedFd<'env>, buf: &'env mut [u8], offset: u64) -> OpRef<'_> {
-        self.add(libc::SYS_pread64, [fd(f), buf.as_mut_ptr() as u64, buf.len() as u64, offset, 0, 0], Kind::Plain)
-    }
-
-    /// `pwrite64(fd, buf, buf.len(), offset)`
-    pub fn pwrite(&mut self, f: BorrowedFd<'env>, buf: &'env [u8], offset: u64) -> OpRef<'_> {
-        self.add(libc::SYS_pwrite64, [fd(f), buf.as_ptr() as u64, buf.len() as u64, offset, 0, 0], Kind::Plain)
-    }
-
-    /// `readv(fd, iov, iovcnt)` (`IoSliceMut` is ABI-compatible with `struct iovec`)
-    pub fn readv(&mut self, f: BorrowedFd<'env>, iov: &'env mut [IoSliceMut<'env>]) -> OpRef<'_> {
-        self.add(libc::SYS_readv, [fd(f), iov.as_mut_ptr() as u64, iov.len() as u64, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `writev(fd, iov, iovcnt)` (`IoSlice` is ABI-compatible with `struct iovec`)
-    pub fn writev(&mut self, f: BorrowedFd<'env>, iov: &'env [IoSlice<'env>]) -> OpRef<'_> {
-        self.add(libc::SYS_writev, [fd(f), iov.as_ptr() as u64, iov.len() as u64, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `sendto(fd, buf, buf.len(), flags, NULL, 0)`
-    pub fn send(&mut self, f: BorrowedFd<'env>, buf: &'env [u8], flags: i32) -> OpRef<'_> {
-        self.add(libc::SYS_sendto, [fd(f), buf.as_ptr() as u64, buf.len() as u64, flags as u64, 0, 0], Kind::Plain)
-    }
-
-    /// `recvfrom(fd, buf, buf.len(), flags, NULL, NULL)`
-    pub fn recv(&mut self, f: BorrowedFd<'env>, buf: &'env mut [u8], flags: i32) -> OpRef<'_> {
-        self.add(libc::SYS_recvfrom, [fd(f), buf.as_mut_ptr() as u64, buf.len() as u64, flags as u64, 0, 0], Kind::Plain)
-    }
-
-    fn msghdr(&mut self, iov: *mut libc::iovec, n: usize) -> u64 {
-        // SAFETY: msghdr is plain integers and pointers; zero is valid.
-        let mut m: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
-        m.msg_iov = iov;
-        m.msg_iovlen = n as _;
-        let p = &mut *m as *mut libc::msghdr as u64;
-        // The box's heap address stays put while the batch owns it.
-        self.keep.push(Keep::Msg(m));
-        p
-    }
-
-    /// A `sockaddr` for `addr` that lives as long as the batch: its address
-    /// and length, as syscall arguments.
-    fn keep_addr(&mut self, addr: &SocketAddr) -> (u64, u64) {
-        let (ss, len) = sockaddr(addr);
-        let p = &*ss as *const libc::sockaddr_storage as u64;
-        // The box's heap address stays put while the batch owns it.
-        self.keep.push(Keep::Addr(ss));
-        (p, len)
-    }
-
-    /// `sendmsg(fd, &{ msg_iov = iov }, flags)` (no address, no control data)
-    pub fn sendmsg(&mut self, f: BorrowedFd<'env>, iov: &'env [IoSlice<'env>], flags: i32) -> OpRef<'_> {
-        let m = self.msghdr(iov.as_ptr() as *mut libc::iovec, iov.len());
-        self.add(libc::SYS_sendmsg, [fd(f), m, flags as u64, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `recvmsg(fd, &{ msg_iov = iov }, flags)` (no address, no control data)
-    pub fn recvmsg(&mut self, f: BorrowedFd<'env>, iov: &'env mut [IoSliceMut<'env>], flags: i32) -> OpRef<'_> {
-        let m = self.msghdr(iov.as_mut_ptr().cast(), iov.len());
-        self.add(libc::SYS_recvmsg, [fd(f), m, flags as u64, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `socket(domain, type | SOCK_CLOEXEC, protocol)`; take the new socket
-    /// with [`BatchResults::take_fd`].
-    pub fn socket(&mut self, domain: i32, ty: i32, protocol: i32) -> OpRef<'_> {
-        let ty = ty | libc::SOCK_CLOEXEC;
-        self.add(libc::SYS_socket, [domain as u64, ty as u64, protocol as u64, 0, 0, 0], Kind::Fd)
-    }
-
-    /// `bind(fd, addr, addrlen)`
-    pub fn bind(&mut self, f: BorrowedFd<'env>, addr: SocketAddr) -> OpRef<'_> {
-        let (p, len) = self.keep_addr(&addr);
-        self.add(libc::SYS_bind, [fd(f), p, len, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `listen(fd, backlog)`
-    pub fn listen(&mut self, f: BorrowedFd<'env>, backlog: i32) -> OpRef<'_> {
-        self.add(libc::SYS_listen, [fd(f), backlog as u64, 0, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `connect(fd, addr, addrlen)`
-    pub fn connect(&mut self, f: BorrowedFd<'env>, addr: SocketAddr) -> OpRef<'_> {
-        let (p, len) = self.keep_addr(&addr);
-        self.add(libc::SYS_connect, [fd(f), p, len, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `accept4(fd, NULL, NULL, flags | SOCK_CLOEXEC)`; take the new socket
-    /// with [`BatchResults::take_fd`].
-    pub fn accept4(&mut self, f: BorrowedFd<'env>, flags: i32) -> OpRef<'_> {
-        let flags = flags | libc::SOCK_CLOEXEC;
-        self.add(libc::SYS_accept4, [fd(f), 0, 0, flags as u64, 0, 0], Kind::Fd)
-    }
-
-    /// `shutdown(fd, how)`
-    pub fn shutdown(&mut self, f: BorrowedFd<'env>, how: std::net::Shutdown) -> OpRef<'_> {
-        let how = match how {
-            std::net::Shutdown::Read => libc::SHUT_RD,
-            std::net::Shutdown::Write => libc::SHUT_WR,
-            std::net::Shutdown::Both => libc::SHUT_RDWR,
-        };
-        self.add(libc::SYS_shutdown, [fd(f), how as u64, 0, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `close(fd)`: the batch takes ownership. If the entry does not close
-    /// it (a failed link chain cancelled it, the allowlist, a seccomp filter
-    /// or the kernel refused it, or the batch failed before it ran), the fd
-    /// comes back in the [`BatchResults`]: take it with
-    /// [`take_fd`](BatchResults::take_fd), or it is closed when they are
-    /// dropped.
-    pub fn close(&mut self, f: OwnedFd) -> OpRef<'_> {
-        let raw = f.as_raw_fd() as u64;
-        self.add(libc::SYS_close, [raw, 0, 0, 0, 0, 0], Kind::Close(Some(f)))
-    }
-
-    /// `openat(dirfd, path, flags | O_CLOEXEC, mode)` (`dirfd` `None` is
-    /// `AT_FDCWD`); take the new fd with [`BatchResults::take_fd`].
-    pub fn openat(&mut self, dir: Option<BorrowedFd<'env>>, path: &'env CStr, flags: i32, mode: u32) -> OpRef<'_> {
-        let dirfd = dir.map_or(libc::AT_FDCWD as u64, fd);
-        let flags = flags | libc::O_CLOEXEC;
-        self.add(libc::SYS_openat, [dirfd, path.as_ptr() as u64, flags as u64, mode as u64, 0, 0], Kind::Fd)
-    }
-
-    /// `fsync(fd)`
-    pub fn fsync(&mut self, f: BorrowedFd<'env>) -> OpRef<'_> {
-        self.add(libc::SYS_fsync, [fd(f), 0, 0, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `fdatasync(fd)`
-    pub fn fdatasync(&mut self, f: BorrowedFd<'env>) -> OpRef<'_> {
-        self.add(libc::SYS_fdatasync, [fd(f), 0, 0, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `lseek(fd, offset, whence)`
-    pub fn lseek(&mut self, f: BorrowedFd<'env>, offset: i64, whence: i32) -> OpRef<'_> {
-        self.add(libc::SYS_lseek, [fd(f), offset as u64, whence as u64, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `fstat(fd, statbuf)`
-    pub fn fstat(&mut self, f: BorrowedFd<'env>, stat: &'env mut libc::stat) -> OpRef<'_> {
-        self.add(libc::SYS_fstat, [fd(f), stat as *mut libc::stat as u64, 0, 0, 0, 0], Kind::Plain)
-    }
-
-    /// `epoll_ctl(epfd, op, fd, event)`
-    pub fn epoll_ctl(
-        &mut self,
-        epfd: BorrowedFd<'env>,
-        op: i32,
-        f: BorrowedFd<'env>,
-        event: Option<&'env libc::epoll_event>,
-    ) -> OpRef<'_> {
-        let ev = event.map_or(0, |e| e as *const libc::epoll_event as u64);
-        self.add(libc::SYS_epoll_ctl, [fd(epfd), op as u64, fd(f), ev, 0, 0], Kind::Plain)
-    }
-
-    /// `getpid()`
-    pub fn getpid(&mut self) -> OpRef<'_> {
-        self.add(libc::SYS_getpid, [0; 6], Kind::Plain)
+    /// Records the operation `op` (a builder of [`crate::op`]), whose
+    /// borrows last for `'env`.
+    ///
+    /// The batch keeps the builder until [`Ring::batch`] returns: the
+    /// entry may point into it. Fds the call creates (`socket`,
+    /// `accept4`, `openat`, ...) are owned by the [`BatchResults`]; the fd
+    /// of a [`Close`](crate::op::Close) comes back there if it was not
+    /// closed, and that of a [`Dup3`](crate::op::Dup3) always.
+    ///
+    /// ```
+    /// use syscall_offload::op::{Fstat, Lseek, Whence};
+    /// use syscall_offload::{Backend, Ring};
+    /// let mut ring = Ring::builder(8).backend(Backend::Emulated).build()?;
+    /// let file = std::fs::File::open("/proc/self/exe")?;
+    /// // SAFETY: all zeroes is a valid `struct stat`.
+    /// let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    /// let ((end, _), res) = ring.batch(|b| {
+    ///     (b.push(Lseek::new(&file, 0, Whence::End)).id(), b.push(Fstat::new(&file, &mut st)).id())
+    /// })?;
+    /// assert_eq!(res.get(end)? as i64, st.st_size);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn push<O: Op<'env>>(&mut self, op: O) -> OpRef<'_> {
+        let mut op: Box<dyn Op<'env> + 'env> = Box::new(op);
+        // Computed on the boxed builder: what the entry points into stays put.
+        let sqe = op.entry().0;
+        let role = op.fd_role();
+        self.ops.push(op);
+        self.add(sqe.nr as libc::c_long, sqe.args, role)
     }
 
     /// Any syscall with raw arguments: the escape hatch.
@@ -316,7 +125,7 @@ impl<'env> Batch<'env> {
     /// long. A call that creates fds leaves them to the caller (the result
     /// is a raw number, not owned by [`BatchResults`]).
     pub unsafe fn syscall(&mut self, nr: u32, args: [u64; 6]) -> OpRef<'_> {
-        self.add(nr as libc::c_long, args, Kind::Plain)
+        self.add(nr as libc::c_long, args, FdRole::None)
     }
 }
 
@@ -366,30 +175,34 @@ fn close_released(res: Option<i64>, raw: RawFd, reused: bool) -> bool {
     }
 }
 
+/// The fd an entry leaves to its results, given its result `res` (`None`:
+/// it did not run) and the fds the entries of its submission `created`.
+pub(crate) fn settle(role: FdRole, res: Option<i64>, created: &[i64]) -> Option<OwnedFd> {
+    match role {
+        // SAFETY: the syscall just created this fd for us; nobody else
+        // owns its number.
+        FdRole::New => res.filter(|&r| r >= 0).map(|r| unsafe { OwnedFd::from_raw_fd(r as RawFd) }),
+        FdRole::Close(fd) => {
+            let raw = fd.as_raw_fd();
+            if close_released(res, raw, created.contains(&(raw as i64))) {
+                // The number is closed (or someone else's now).
+                std::mem::forget(fd);
+                None
+            } else {
+                Some(fd)
+            }
+        }
+        // dup3 leaves the number ours, naming the old or the new file.
+        FdRole::Replace(fd) => Some(fd),
+        FdRole::None => None,
+    }
+}
+
 impl BatchResults {
-    fn new(res: Vec<Option<i64>>, kinds: Vec<Kind>) -> BatchResults {
+    fn new(res: Vec<Option<i64>>, roles: Vec<FdRole>) -> BatchResults {
         let created: Vec<i64> =
-            res.iter().zip(&kinds).filter_map(|(r, k)| matches!(k, Kind::Fd).then_some((*r)?)).collect();
-        let fds = kinds
-            .into_iter()
-            .zip(&res)
-            .map(|(k, &r)| match k {
-                // SAFETY: the syscall just created this fd for us; nobody
-                // else owns its number.
-                Kind::Fd => r.filter(|&r| r >= 0).map(|r| unsafe { OwnedFd::from_raw_fd(r as RawFd) }),
-                Kind::Close(Some(fd)) => {
-                    let raw = fd.as_raw_fd();
-                    if close_released(r, raw, created.contains(&(raw as i64))) {
-                        // The number is closed (or someone else's now).
-                        std::mem::forget(fd);
-                        None
-                    } else {
-                        Some(fd)
-                    }
-                }
-                Kind::Close(None) | Kind::Plain => None,
-            })
-            .collect();
+            res.iter().zip(&roles).filter_map(|(r, k)| matches!(k, FdRole::New).then_some((*r)?)).collect();
+        let fds = roles.into_iter().zip(&res).map(|(role, &r)| settle(role, r, &created)).collect();
         BatchResults { res, fds }
     }
 
@@ -550,14 +363,15 @@ impl Ring {
     /// use std::os::fd::AsFd;
     /// use std::os::unix::net::UnixStream;
     /// use syscall_offload::{Backend, Ring};
+    /// use syscall_offload::op;
     ///
     /// let mut ring = Ring::builder(8).backend(Backend::Emulated).build()?;
     /// let (rx, tx) = UnixStream::pair()?;
     /// let msg = b"hello";
     /// let mut out = [0u8; 5];
     /// let ((w, r), res) = ring.batch(|b| {
-    ///     let w = b.write(tx.as_fd(), msg).link().id();
-    ///     let r = b.read(rx.as_fd(), &mut out).id();
+    ///     let w = b.push(op::Write::new(tx.as_fd(), msg)).link().id();
+    ///     let r = b.push(op::Read::new(rx.as_fd(), &mut out)).id();
     ///     (w, r)
     /// })?;
     /// assert_eq!(res.get(w)?, 5);
@@ -573,7 +387,7 @@ impl Ring {
         let value = f(&mut b);
         let mut results: Vec<Option<i64>> = vec![None; b.sqes.len()];
         let out = self.check_batch().and_then(|()| self.run_batch(&mut b, &mut results));
-        let results = BatchResults::new(results, std::mem::take(&mut b.kinds));
+        let results = BatchResults::new(results, std::mem::take(&mut b.roles));
         // `b` (the msghdrs and addresses the entries pointed to) goes only now.
         drop(b);
         match out {
@@ -701,6 +515,7 @@ impl Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::op;
     use crate::ring::{Backend, Builder};
 
     fn emulated(entries: u32, script: &[Option<i32>]) -> Ring {
@@ -719,12 +534,12 @@ mod tests {
         let mut ring = emulated(4, &[None, Some(libc::EIO)]);
         let err = ring
             .batch(|b| {
-                let open = b.openat(None, c"/dev/null", libc::O_RDONLY, 0).id();
-                let sock = b.socket(libc::AF_UNIX, libc::SOCK_STREAM, 0).id();
-                b.getpid();
-                b.getpid();
-                let later = b.openat(None, c"/dev/null", libc::O_RDONLY, 0).id();
-                b.getpid();
+                let open = b.push(op::Openat::new(None, c"/dev/null", op::OFlags::from_bits_retain(libc::O_RDONLY), 0)).id();
+                let sock = b.push(op::Socket::new(libc::AF_UNIX, libc::SOCK_STREAM, op::SockFlags::empty(), 0)).id();
+                b.push(op::Getpid::new());
+                b.push(op::Getpid::new());
+                let later = b.push(op::Openat::new(None, c"/dev/null", op::OFlags::from_bits_retain(libc::O_RDONLY), 0)).id();
+                b.push(op::Getpid::new());
                 (open, sock, later)
             })
             .unwrap_err();
@@ -739,7 +554,7 @@ mod tests {
         assert_eq!(res.take_fd(later).unwrap_err().raw_os_error(), Some(libc::ECANCELED));
         // Nothing of the batch is left queued; the ring goes on.
         assert_eq!(ring.sq_len(), 0);
-        let (id, res) = ring.batch(|b| b.getpid().id()).unwrap();
+        let (id, res) = ring.batch(|b| b.push(op::Getpid::new()).id()).unwrap();
         assert_eq!(res.get(id).unwrap(), u64::from(std::process::id()));
     }
 
@@ -748,7 +563,7 @@ mod tests {
         let mut ring = emulated(4, &[Some(libc::EIO)]);
         let fd = dev_null();
         let raw = fd.as_raw_fd();
-        let mut err = ring.batch(|b| b.close(fd).id()).unwrap_err();
+        let mut err = ring.batch(|b| b.push(op::Close::new(fd)).id()).unwrap_err();
         let id = *err.value();
         assert_eq!(err.results_mut().take_fd(id).unwrap().as_raw_fd(), raw);
         let io: std::io::Error = err.into();
@@ -760,7 +575,7 @@ mod tests {
         let mut ring = emulated(4, &[]);
         ring.sq.open_chain = true;
         let fd = dev_null();
-        let mut err = ring.batch(|b| b.close(fd).id()).unwrap_err();
+        let mut err = ring.batch(|b| b.push(op::Close::new(fd)).id()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
         let id = *err.value();
         assert!(fd_is_open(err.results_mut().take_fd(id).unwrap().as_raw_fd()));

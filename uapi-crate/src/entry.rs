@@ -1,20 +1,23 @@
 //! Submission entries and completions.
 
 use std::io;
-use std::os::fd::RawFd;
 
 use crate::sys::{offload_cqe, offload_sqe, SqeFlags};
 
 /// A submission queue entry (`struct offload_sqe`) being built.
 ///
 /// Building an entry is safe; pushing it is not ([`Ring::push`](crate::Ring::push)),
-/// because its arguments may be pointers the kernel will follow. The typed
-/// constructors take raw pointers for that reason; the safe way to pass
-/// buffers is [`Ring::batch`](crate::Ring::batch).
+/// because its arguments may be pointers the kernel will follow. Make one
+/// with an operation builder's [`Op::entry`](crate::op::Op::entry) (typed
+/// arguments; the entry points into the builder and its buffers) or with
+/// [`Entry::syscall`] (raw arguments). The safe ways to pass buffers are
+/// [`Ring::batch`](crate::Ring::batch) and
+/// [`Ring::push_owned`](crate::Ring::push_owned).
 ///
 /// ```
+/// use syscall_offload::op::{Getpid, Op};
 /// use syscall_offload::{Entry, SqeFlags};
-/// let e = Entry::getpid().user_data(7).flags(SqeFlags::LINK);
+/// let e = Getpid::new().entry().user_data(7).flags(SqeFlags::LINK);
 /// assert_eq!(e.get_user_data(), 7);
 /// assert_eq!(e.nr(), libc::SYS_getpid as u32);
 /// ```
@@ -22,59 +25,10 @@ use crate::sys::{offload_cqe, offload_sqe, SqeFlags};
 #[repr(transparent)]
 pub struct Entry(pub(crate) offload_sqe);
 
-fn sys(nr: libc::c_long, args: [u64; 6]) -> Entry {
-    Entry(offload_sqe { nr: nr as u32, flags: 0, user_data: 0, args })
-}
-
 impl Entry {
     /// Any syscall number with six raw arguments (the escape hatch).
     pub fn syscall(nr: u32, args: [u64; 6]) -> Entry {
         Entry(offload_sqe { nr, flags: 0, user_data: 0, args })
-    }
-
-    /// `read(fd, buf, len)`
-    pub fn read(fd: RawFd, buf: *mut u8, len: usize) -> Entry {
-        sys(libc::SYS_read, [fd as u64, buf as u64, len as u64, 0, 0, 0])
-    }
-
-    /// `write(fd, buf, len)`
-    pub fn write(fd: RawFd, buf: *const u8, len: usize) -> Entry {
-        sys(libc::SYS_write, [fd as u64, buf as u64, len as u64, 0, 0, 0])
-    }
-
-    /// `pread64(fd, buf, len, offset)`
-    pub fn pread(fd: RawFd, buf: *mut u8, len: usize, offset: u64) -> Entry {
-        sys(libc::SYS_pread64, [fd as u64, buf as u64, len as u64, offset, 0, 0])
-    }
-
-    /// `pwrite64(fd, buf, len, offset)`
-    pub fn pwrite(fd: RawFd, buf: *const u8, len: usize, offset: u64) -> Entry {
-        sys(libc::SYS_pwrite64, [fd as u64, buf as u64, len as u64, offset, 0, 0])
-    }
-
-    /// `readv(fd, iov, iovcnt)`
-    pub fn readv(fd: RawFd, iov: *const libc::iovec, iovcnt: usize) -> Entry {
-        sys(libc::SYS_readv, [fd as u64, iov as u64, iovcnt as u64, 0, 0, 0])
-    }
-
-    /// `writev(fd, iov, iovcnt)`
-    pub fn writev(fd: RawFd, iov: *const libc::iovec, iovcnt: usize) -> Entry {
-        sys(libc::SYS_writev, [fd as u64, iov as u64, iovcnt as u64, 0, 0, 0])
-    }
-
-    /// `close(fd)`
-    pub fn close(fd: RawFd) -> Entry {
-        sys(libc::SYS_close, [fd as u64, 0, 0, 0, 0, 0])
-    }
-
-    /// `fsync(fd)`
-    pub fn fsync(fd: RawFd) -> Entry {
-        sys(libc::SYS_fsync, [fd as u64, 0, 0, 0, 0, 0])
-    }
-
-    /// `getpid()`, handy for measuring the per-entry cost.
-    pub fn getpid() -> Entry {
-        sys(libc::SYS_getpid, [0; 6])
     }
 
     /// Sets `user_data`, copied untouched into the completion.

@@ -28,15 +28,19 @@
 //! # Safety model
 //!
 //! An entry carries raw syscall arguments, some of them pointers the kernel
-//! will follow later, so the crate has three levels:
+//! will follow later. The operations are built one way, with the builders
+//! of [`op`] (one per offloadable call, generated from the crate's table
+//! of offloadable calls: typed flags, `BorrowedFd`s, borrowed or owned
+//! buffers), and used at three levels:
 //!
-//! * [`Ring::push`] is `unsafe`: the caller promises the buffers outlive
-//!   the entry.
+//! * [`Ring::push`] is `unsafe` ([`op::Op::entry`] or [`Entry::syscall`]):
+//!   the caller promises the buffers (and the builder) outlive the entry.
 //! * [`Ring::batch`] is safe: its closure records entries whose buffers are
 //!   borrowed for the whole call, and it returns only when every entry has
 //!   completed (or was taken back out of the SQ). A panicking closure
 //!   submits nothing.
-//! * [`OwnedOp`] is safe for asynchronous use (worker rings): the buffer
+//! * [`Ring::push_owned`] is safe for asynchronous use (worker rings): a
+//!   builder with `'static` borrows (an owned `Vec`, an `Arc<OwnedFd>`)
 //!   moves into the ring and comes back with the completion; a ring dropped
 //!   with operations in flight waits for them or leaks them, never frees
 //!   what the worker may still write.
@@ -44,13 +48,14 @@
 //! ```
 //! use std::os::fd::AsFd;
 //! use syscall_offload::Ring;
+//! use syscall_offload::op;
 //!
 //! let mut ring = Ring::new(32)?; // Backend::Auto
 //! let file = std::fs::File::open("/dev/zero")?;
 //! let (mut a, mut b) = ([1u8; 8], [1u8; 8]);
 //! let (_, results) = ring.batch(|batch| {
-//!     batch.read(file.as_fd(), &mut a);
-//!     batch.read(file.as_fd(), &mut b);
+//!     batch.push(op::Read::new(file.as_fd(), &mut a));
+//!     batch.push(op::Read::new(file.as_fd(), &mut b));
 //! })?;
 //! assert!(results.iter().all(|r| r.unwrap() == 8));
 //! assert_eq!(a, [0; 8]);
@@ -88,6 +93,7 @@
 //!   `OwnedFd`/`BorrowedFd`, and the RAII [`raw::Mmap`].
 //! * [`Ring`]: the queues (Acquire/Release on the indices), registration,
 //!   [`Ring::batch`], owned operations.
+//! * [`op`] and [`flags`]: the operation builders and their flag types.
 //!
 //! Errors are one type, [`Error`]: the errno, what failed, and an
 //! [`ErrorKind`]. It converts into `std::io::Error`.
@@ -103,6 +109,8 @@ mod batch;
 mod emulated;
 mod entry;
 mod error;
+pub mod flags;
+pub mod op;
 mod owned;
 mod queue;
 pub mod raw;
@@ -114,7 +122,8 @@ mod table;
 pub use batch::{Batch, BatchError, BatchResults, OpId, OpRef};
 pub use entry::{Completion, Entry};
 pub use error::{Error, ErrorKind, Result};
-pub use owned::{OwnedCompletion, OwnedOp, RecvFlags, Ticket};
+pub use flags::RecvFlags;
+pub use owned::{OwnedCompletion, Ticket};
 pub use ring::{Backend, Builder, EventFd, Probe, Ring};
 pub use split::{CompletionQueue, Completions, SubmissionQueue};
 pub use sys::{EnterFlags, Features, RegisterOp, SetupFlags, SqFlags, SqeFlags};

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use crate::emulated::{Emulator, WorkerConfig};
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
-use crate::owned::{OwnedCompletion, OwnedOp, Ticket};
+use crate::op::Op;
+use crate::owned::{OwnedCompletion, Ticket};
 use crate::queue::{self, Queues};
 use crate::raw::{self, Mmap};
 use crate::split::{lock, CompletionQueue, Completions, CqState, Pending, Spill, SqState, SubmissionQueue};
@@ -640,6 +641,7 @@ impl Ring {
     /// ```
     /// use std::time::Duration;
     /// use syscall_offload::{Backend, Entry, Ring};
+    /// use syscall_offload::op::{self, Op};
     ///
     /// let mut ring = Ring::builder(8).worker(Duration::from_millis(20)).backend(Backend::Emulated).build()?;
     /// let (mut sq, mut cq) = ring.split();
@@ -647,7 +649,7 @@ impl Ring {
     ///     s.spawn(move || {
     ///         for i in 0..100 {
     ///             // SAFETY: getpid takes no pointers.
-    ///             while unsafe { sq.push(&Entry::getpid().user_data(i)) }.is_err() {
+    ///             while unsafe { sq.push(&op::Getpid::new().entry().user_data(i)) }.is_err() {
     ///                 sq.submit().unwrap();
     ///             }
     ///             sq.submit().unwrap();
@@ -791,13 +793,19 @@ impl Ring {
     /// without submitting the entry also ends that duty; on a worker ring
     /// it does not (the worker stops asynchronously). File descriptors must
     /// stay open for the same time, or the call lands on whatever file
-    /// takes their number.
+    /// takes their number. An entry made by an operation builder
+    /// ([`Op::entry`](crate::op::Op::entry)) may point into the builder
+    /// itself: keep it alive and in place as well. The entry of an
+    /// [`op::Close`](crate::op::Close) or [`op::Dup3`](crate::op::Dup3)
+    /// owns its fd from then on: push it once, and do not also hand the
+    /// builder to a batch or [`push_owned`](Ring::push_owned).
     ///
     /// ```
     /// use syscall_offload::{Backend, Entry, Ring};
+    /// use syscall_offload::op::{self, Op};
     /// let mut ring = Ring::builder(8).backend(Backend::Emulated).build()?;
     /// // SAFETY: getpid takes no pointers.
-    /// unsafe { ring.push(&Entry::getpid().user_data(1))? };
+    /// unsafe { ring.push(&op::Getpid::new().entry().user_data(1))? };
     /// ring.submit()?;
     /// let c = ring.completions().next().unwrap();
     /// assert_eq!(c.res, std::process::id() as i64);
@@ -859,10 +867,11 @@ impl Ring {
     /// ```
     /// use std::time::Duration;
     /// use syscall_offload::{Backend, Entry, Ring};
+    /// use syscall_offload::op::{self, Op};
     /// let mut ring = Ring::builder(8).worker(Duration::from_millis(10)).backend(Backend::Emulated).build()?;
     /// for i in 0..4 {
     ///     // SAFETY: getpid takes no pointers.
-    ///     unsafe { ring.push(&Entry::getpid().user_data(i))? };
+    ///     unsafe { ring.push(&op::Getpid::new().entry().user_data(i))? };
     /// }
     /// ring.submit_and_wait(4)?;
     /// assert_eq!(ring.completions().count(), 4);
@@ -926,10 +935,11 @@ impl Ring {
     ///
     /// ```
     /// use syscall_offload::{Backend, Entry, Ring};
+    /// use syscall_offload::op::{self, Op};
     /// let mut ring = Ring::builder(8).backend(Backend::Emulated).build()?;
     /// ring.restrict(&[libc::SYS_read as u32, libc::SYS_write as u32])?;
     /// // SAFETY: getpid takes no pointers.
-    /// unsafe { ring.push(&Entry::getpid())? };
+    /// unsafe { ring.push(&op::Getpid::new().entry())? };
     /// ring.submit()?;
     /// assert_eq!(ring.completions().next().unwrap().res, -libc::EOPNOTSUPP as i64);
     /// # Ok::<(), syscall_offload::Error>(())
@@ -992,11 +1002,12 @@ impl Ring {
     /// use std::os::fd::AsRawFd;
     /// use std::time::Duration;
     /// use syscall_offload::{Backend, Entry, Ring};
+    /// use syscall_offload::op::{self, Op};
     ///
     /// let mut ring = Ring::builder(8).worker(Duration::from_millis(10)).backend(Backend::Emulated).build()?;
     /// let efd = ring.eventfd()?;
     /// // SAFETY: getpid takes no pointers.
-    /// unsafe { ring.push(&Entry::getpid())? };
+    /// unsafe { ring.push(&op::Getpid::new().entry())? };
     /// ring.submit()?;
     /// let mut pfd = libc::pollfd { fd: efd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
     /// // SAFETY: one valid pollfd.
@@ -1033,14 +1044,17 @@ impl Ring {
         }
     }
 
-    /// Queues an owned operation; [`submit`](Ring::submit) runs it and
-    /// [`owned_completions`](Ring::owned_completions) gives it back.
+    /// Queues an owned operation: any builder of [`crate::op`] whose
+    /// borrows are `'static` (an owned `Vec`, an `Arc<OwnedFd>`, static
+    /// data). [`submit`](Ring::submit) runs it and
+    /// [`owned_completions`](Ring::owned_completions) gives it back, with
+    /// its buffer and fds ([`OwnedCompletion`]).
     ///
-    /// Safe, because the ring keeps the buffer and the fd until the kernel
-    /// has posted the completion (see [`Ring`]'s `Drop` for what happens
-    /// to operations still in flight). On error the operation is handed
-    /// back.
-    pub fn push_owned(&mut self, op: OwnedOp) -> std::result::Result<Ticket, (Error, OwnedOp)> {
+    /// Safe, because the ring keeps the builder (and so the buffer and the
+    /// fd) until the kernel has posted the completion (see [`Ring`]'s
+    /// `Drop` for what happens to operations still in flight). On error the
+    /// operation is handed back.
+    pub fn push_owned<O: Op<'static> + Send>(&mut self, op: O) -> std::result::Result<Ticket, (Error, O)> {
         self.sq_side().push_owned(op)
     }
 
@@ -1191,6 +1205,7 @@ impl Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::op::{self, Op};
 
     fn emulated(entries: u32) -> Ring {
         Builder::new(entries).backend(Backend::Emulated).build().unwrap()
@@ -1220,10 +1235,10 @@ mod tests {
         let mut ring = emulated(8);
         let before = PID_READS.with(|n| n.get());
         for _ in 0..3 {
-            push(&mut ring, &[Entry::getpid()]);
+            push(&mut ring, &[op::Getpid::new().entry()]);
             ring.submit().unwrap();
         }
-        ring.batch(|b| b.getpid().id()).unwrap();
+        ring.batch(|b| b.push(op::Getpid::new()).id()).unwrap();
         ring.probe().unwrap();
         assert_eq!(PID_READS.with(|n| n.get()), before);
         assert!(atfork_registered());
@@ -1286,7 +1301,7 @@ mod tests {
     #[test]
     fn emulated_enter_checks_its_arguments_as_the_kernel_does() {
         let mut ring = emulated(4);
-        push(&mut ring, &[Entry::getpid().user_data(1)]);
+        push(&mut ring, &[op::Getpid::new().entry().user_data(1)]);
         assert_eq!(ring.submit_and_wait(1).unwrap(), 1);
         assert_eq!(reaped(&mut ring), [(1, std::process::id() as i64)]);
         assert_eq!(ring.enter_raw(0, 1, 0), Err(libc::EINVAL), "min_complete without GETEVENTS");
@@ -1310,7 +1325,7 @@ mod tests {
                 assert!(Instant::now() < deadline, "the worker never went idle");
                 std::thread::sleep(Duration::from_millis(1));
             }
-            push(&mut ring, &[Entry::getpid().user_data(round)]);
+            push(&mut ring, &[op::Getpid::new().entry().user_data(round)]);
             ring.submit_and_wait(1).unwrap();
             assert_eq!(reaped(&mut ring), [(round, std::process::id() as i64)]);
             let Engine::Emulated(emu) = &ring.sh.engine else { unreachable!() };
@@ -1335,10 +1350,10 @@ mod tests {
         push(
             &mut ring,
             &[
-                Entry::getpid().user_data(1),
-                Entry::close(-1).flags(SqeFlags::LINK).user_data(2),
-                Entry::getpid().user_data(3),
-                Entry::getpid().flags(SqeFlags::SKIP_SUCCESS).user_data(4),
+                op::Getpid::new().entry().user_data(1),
+                op::Close::new(None).entry().flags(SqeFlags::LINK).user_data(2),
+                op::Getpid::new().entry().user_data(3),
+                op::Getpid::new().entry().flags(SqeFlags::SKIP_SUCCESS).user_data(4),
             ],
         );
         assert_eq!(ring.submit().unwrap(), 4);
@@ -1346,7 +1361,7 @@ mod tests {
         assert_eq!(ring.fallback().map(|e| (e.what(), e.errno())), Some(("offload_enter", libc::EPERM)));
         assert_eq!((ring.direct_submissions(), ring.sq_len()), (1, 0));
         // The (emulated) kernel runs the next ones: nothing ran twice.
-        push(&mut ring, &[Entry::getpid().user_data(5)]);
+        push(&mut ring, &[op::Getpid::new().entry().user_data(5)]);
         assert_eq!(ring.submit().unwrap(), 1);
         assert_eq!(reaped(&mut ring), [(5, pid)]);
         assert_eq!((ring.fallback(), ring.direct_submissions()), (None, 1));
@@ -1355,12 +1370,12 @@ mod tests {
     #[test]
     fn direct_completions_come_after_the_cqes_posted_before() {
         let mut ring = emulated(4);
-        push(&mut ring, &[Entry::getpid().user_data(1)]);
+        push(&mut ring, &[op::Getpid::new().entry().user_data(1)]);
         ring.submit().unwrap();
         script(&mut ring, &[Some(libc::EPERM)]);
-        push(&mut ring, &[Entry::getpid().user_data(2)]);
+        push(&mut ring, &[op::Getpid::new().entry().user_data(2)]);
         ring.submit().unwrap();
-        push(&mut ring, &[Entry::getpid().user_data(3)]);
+        push(&mut ring, &[op::Getpid::new().entry().user_data(3)]);
         ring.submit().unwrap();
         assert_eq!(ring.cq_len(), 3);
         let order: Vec<u64> = reaped(&mut ring).iter().map(|c| c.0).collect();
@@ -1372,7 +1387,7 @@ mod tests {
         let mut ring = emulated(4);
         ring.restrict(&[libc::SYS_getpid as u32]).unwrap();
         script(&mut ring, &[Some(libc::EPERM)]);
-        push(&mut ring, &[Entry::close(-1).user_data(1), Entry::getpid().user_data(2)]);
+        push(&mut ring, &[op::Close::new(None).entry().user_data(1), op::Getpid::new().entry().user_data(2)]);
         // Only the first: what offload_enter(fd, 1, ...) would take.
         assert_eq!(ring.enter_raw(1, 0, 0), Ok(1));
         assert_eq!(ring.sq_len(), 1);
@@ -1388,7 +1403,7 @@ mod tests {
         let (_, res) = ring
             .batch(|b| {
                 for _ in 0..6 {
-                    b.getpid();
+                    b.push(op::Getpid::new());
                 }
             })
             .unwrap();

@@ -18,7 +18,8 @@ use std::sync::{Mutex, MutexGuard};
 use crate::emulated::{self, Exec};
 use crate::entry::{Completion, Entry};
 use crate::error::{Error, ErrorKind, Result};
-use crate::owned::{OwnedCompletion, OwnedOp, Ticket};
+use crate::op::Op;
+use crate::owned::{InFlight, OwnedCompletion, Ticket};
 use crate::ring::{Shared, BATCH, RESERVED};
 use crate::sys::*;
 use crate::table;
@@ -35,7 +36,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) type Spill = VecDeque<(u32, Completion)>;
 
 /// The owned operations that the kernel may still be using, by id.
-pub(crate) type Pending = HashMap<u64, OwnedOp>;
+pub(crate) type Pending = HashMap<u64, InFlight>;
 
 /// What only the submission side touches.
 #[derive(Debug)]
@@ -207,17 +208,22 @@ impl SubmissionQueue<'_> {
     }
 
     /// [`Ring::push_owned`](crate::Ring::push_owned).
-    pub fn push_owned(&mut self, mut op: OwnedOp) -> std::result::Result<Ticket, (Error, OwnedOp)> {
+    pub fn push_owned<O: Op<'static> + Send>(&mut self, op: O) -> std::result::Result<Ticket, (Error, O)> {
         let id = self.st.next_owned & !(RESERVED | BATCH);
-        let sqe = op.sqe(RESERVED | id);
+        // Boxed first: the entry may point into the builder, which must
+        // not move until the completion.
+        let mut op = Box::new(op);
+        let mut sqe = op.entry().0;
+        sqe.user_data = RESERVED | id;
         if let Err(e) = self.push_sqe(&sqe) {
-            return Err((e, op));
+            return Err((e, *op));
         }
+        let role = op.fd_role();
         self.st.next_owned = self.st.next_owned.wrapping_add(1);
         // In the table before the entry is published, so the completion
-        // side finds it whenever the CQE comes. Moving the Vec does not move
-        // its heap buffer, which the SQE points to.
-        lock(&self.sh.pending).insert(id, op);
+        // side finds it whenever the CQE comes. Moving the box does not move
+        // the builder, nor a Vec its heap buffer.
+        lock(&self.sh.pending).insert(id, InFlight { op, role });
         Ok(Ticket(id))
     }
 

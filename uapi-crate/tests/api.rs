@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use syscall_offload::{Backend, Completion, Entry, ErrorKind, OpId, OwnedOp, RecvFlags, Ring, SqeFlags};
+use syscall_offload::op::{self, Op};
+use syscall_offload::{Backend, Completion, Entry, ErrorKind, OpId, RecvFlags, Ring, SqeFlags};
 
 fn getpid_pid() -> i64 {
     std::process::id() as i64
@@ -109,7 +110,7 @@ fn kernel_backend_without_offload_is_unsupported_and_auto_falls_back() {
 fn entries_complete_in_submission_order_with_their_user_data() {
     for b in backends() {
         let mut r = ring(b, 8);
-        let es: Vec<Entry> = (0..8).map(|i| Entry::getpid().user_data(i)).collect();
+        let es: Vec<Entry> = (0..8).map(|i| op::Getpid::new().entry().user_data(i)).collect();
         let cs = run(&mut r, &es);
         assert_eq!(cs, (0..8).map(|i| Completion { user_data: i, res: getpid_pid() }).collect::<Vec<_>>());
     }
@@ -119,7 +120,7 @@ fn entries_complete_in_submission_order_with_their_user_data() {
 fn unknown_sqe_flags_complete_with_einval() {
     for b in backends() {
         let mut r = ring(b, 4);
-        let cs = run(&mut r, &[Entry::getpid().raw_flags(1 << 7).user_data(1), Entry::getpid().user_data(2)]);
+        let cs = run(&mut r, &[op::Getpid::new().entry().raw_flags(1 << 7).user_data(1), op::Getpid::new().entry().user_data(2)]);
         assert_eq!(cs[0].res, EINVAL);
         assert_eq!(cs[1].res, getpid_pid());
     }
@@ -142,7 +143,7 @@ fn a_bad_pointer_fails_only_its_own_entry() {
     for b in backends() {
         let mut r = ring(b, 4);
         let zero = std::fs::File::open("/dev/zero").unwrap();
-        let cs = run(&mut r, &[Entry::read(zero.as_raw_fd(), 8 as *mut u8, 16), Entry::getpid()]);
+        let cs = run(&mut r, &[Entry::syscall(libc::SYS_read as u32, [zero.as_raw_fd() as u64, 8 as *mut u8 as u64, 16, 0, 0, 0]), op::Getpid::new().entry()]);
         assert_eq!(cs[0].res, EFAULT);
         assert_eq!(cs[1].res, getpid_pid());
     }
@@ -154,7 +155,7 @@ fn a_length_over_isize_max_is_rejected_by_the_kernel_not_a_crash() {
         let mut r = ring(b, 4);
         let zero = std::fs::File::open("/dev/zero").unwrap();
         let mut buf = [0u8; 8];
-        let cs = run(&mut r, &[Entry::read(zero.as_raw_fd(), buf.as_mut_ptr(), usize::MAX)]);
+        let cs = run(&mut r, &[Entry::syscall(libc::SYS_read as u32, [zero.as_raw_fd() as u64, buf.as_mut_ptr() as u64, usize::MAX as u64, 0, 0, 0])]);
         assert!(cs[0].res < 0, "{cs:?}");
     }
 }
@@ -166,10 +167,10 @@ fn a_failed_link_cancels_the_rest_of_its_chain_only() {
         let cs = run(
             &mut r,
             &[
-                Entry::close(-1).flags(SqeFlags::LINK).user_data(1),
-                Entry::getpid().flags(SqeFlags::LINK).user_data(2),
-                Entry::getpid().user_data(3),
-                Entry::getpid().user_data(4),
+                op::Close::new(None).entry().flags(SqeFlags::LINK).user_data(1),
+                op::Getpid::new().entry().flags(SqeFlags::LINK).user_data(2),
+                op::Getpid::new().entry().user_data(3),
+                op::Getpid::new().entry().user_data(4),
             ],
         );
         let res: Vec<i64> = cs.iter().map(|c| c.res).collect();
@@ -181,9 +182,9 @@ fn a_failed_link_cancels_the_rest_of_its_chain_only() {
 fn a_chain_ends_with_its_submission() {
     for b in backends() {
         let mut r = ring(b, 8);
-        let cs = run(&mut r, &[Entry::close(-1).flags(SqeFlags::LINK)]);
+        let cs = run(&mut r, &[op::Close::new(None).entry().flags(SqeFlags::LINK)]);
         assert_eq!(cs[0].res, EBADF);
-        let cs = run(&mut r, &[Entry::getpid(), Entry::getpid()]);
+        let cs = run(&mut r, &[op::Getpid::new().entry(), op::Getpid::new().entry()]);
         assert_eq!((cs[0].res, cs[1].res), (getpid_pid(), getpid_pid()));
     }
 }
@@ -193,12 +194,12 @@ fn a_failed_chain_cut_by_a_full_cq_is_cancelled_by_the_next_enter() {
     for b in backends() {
         let mut r = Ring::builder(4).cq_entries(4).backend(b).build().unwrap();
         let entries = [
-            Entry::getpid(),
-            Entry::getpid(),
-            Entry::getpid(),
-            Entry::close(-1).flags(SqeFlags::LINK).user_data(1),
-            Entry::getpid().flags(SqeFlags::LINK).user_data(2),
-            Entry::getpid().user_data(3),
+            op::Getpid::new().entry(),
+            op::Getpid::new().entry(),
+            op::Getpid::new().entry(),
+            op::Close::new(None).entry().flags(SqeFlags::LINK).user_data(1),
+            op::Getpid::new().entry().flags(SqeFlags::LINK).user_data(2),
+            op::Getpid::new().entry().user_data(3),
         ];
         for e in &entries[..3] {
             // SAFETY: no pointers.
@@ -222,7 +223,7 @@ fn a_failed_chain_cut_by_a_full_cq_is_cancelled_by_the_next_enter() {
 fn async_entries_complete_with_einval_on_inline_rings() {
     for b in backends() {
         let mut r = ring(b, 4);
-        let cs = run(&mut r, &[Entry::getpid().flags(SqeFlags::ASYNC), Entry::getpid()]);
+        let cs = run(&mut r, &[op::Getpid::new().entry().flags(SqeFlags::ASYNC), op::Getpid::new().entry()]);
         assert_eq!((cs[0].res, cs[1].res), (EINVAL, getpid_pid()));
     }
 }
@@ -231,7 +232,7 @@ fn async_entries_complete_with_einval_on_inline_rings() {
 fn a_successful_link_runs_the_next_entry() {
     for b in backends() {
         let mut r = ring(b, 8);
-        let cs = run(&mut r, &[Entry::getpid().flags(SqeFlags::LINK), Entry::close(-1)]);
+        let cs = run(&mut r, &[op::Getpid::new().entry().flags(SqeFlags::LINK), op::Close::new(None).entry()]);
         assert_eq!((cs[0].res, cs[1].res), (getpid_pid(), EBADF));
     }
 }
@@ -243,12 +244,12 @@ fn skip_success_posts_only_failures() {
         let cs = run(
             &mut r,
             &[
-                Entry::getpid().flags(SqeFlags::SKIP_SUCCESS).user_data(1),
-                Entry::close(-1).flags(SqeFlags::SKIP_SUCCESS).user_data(2),
-                Entry::getpid().flags(SqeFlags::SKIP_SUCCESS | SqeFlags::LINK).user_data(3),
-                Entry::close(-1).flags(SqeFlags::SKIP_SUCCESS | SqeFlags::LINK).user_data(4),
-                Entry::getpid().flags(SqeFlags::SKIP_SUCCESS).user_data(5),
-                Entry::getpid().user_data(6),
+                op::Getpid::new().entry().flags(SqeFlags::SKIP_SUCCESS).user_data(1),
+                op::Close::new(None).entry().flags(SqeFlags::SKIP_SUCCESS).user_data(2),
+                op::Getpid::new().entry().flags(SqeFlags::SKIP_SUCCESS | SqeFlags::LINK).user_data(3),
+                op::Close::new(None).entry().flags(SqeFlags::SKIP_SUCCESS | SqeFlags::LINK).user_data(4),
+                op::Getpid::new().entry().flags(SqeFlags::SKIP_SUCCESS).user_data(5),
+                op::Getpid::new().entry().user_data(6),
             ],
         );
         assert_eq!(
@@ -269,14 +270,14 @@ fn pushing_to_a_full_queue_is_an_error_not_a_panic() {
         let mut r = ring(b, 2);
         for _ in 0..2 {
             // SAFETY: no pointers.
-            unsafe { r.push(&Entry::getpid()).unwrap() };
+            unsafe { r.push(&op::Getpid::new().entry()).unwrap() };
         }
         // SAFETY: as above.
-        let e = unsafe { r.push(&Entry::getpid()) }.unwrap_err();
+        let e = unsafe { r.push(&op::Getpid::new().entry()) }.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::SubmissionQueueFull);
         assert_eq!(r.submit().unwrap(), 2);
         // SAFETY: as above.
-        unsafe { r.push(&Entry::getpid()).unwrap() };
+        unsafe { r.push(&op::Getpid::new().entry()).unwrap() };
     }
 }
 
@@ -284,7 +285,7 @@ fn pushing_to_a_full_queue_is_an_error_not_a_panic() {
 fn reserved_user_data_is_rejected() {
     let mut r = ring(Backend::Emulated, 2);
     // SAFETY: no pointers.
-    let e = unsafe { r.push(&Entry::getpid().user_data(1 << 63)) }.unwrap_err();
+    let e = unsafe { r.push(&op::Getpid::new().entry().user_data(1 << 63)) }.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }
 
@@ -294,12 +295,12 @@ fn a_full_cq_stops_consumption_and_then_returns_ebusy() {
         let mut r = Ring::builder(4).cq_entries(4).backend(b).build().unwrap();
         for _ in 0..3 {
             // SAFETY: no pointers.
-            unsafe { r.push(&Entry::getpid()).unwrap() };
+            unsafe { r.push(&op::Getpid::new().entry()).unwrap() };
         }
         assert_eq!(r.submit().unwrap(), 3);
         for _ in 0..4 {
             // SAFETY: no pointers.
-            unsafe { r.push(&Entry::getpid()).unwrap() };
+            unsafe { r.push(&op::Getpid::new().entry()).unwrap() };
         }
         assert_eq!(r.submit().unwrap(), 1, "one CQ slot was free");
         let e = r.submit().unwrap_err();
@@ -326,7 +327,7 @@ fn probe_reports_the_table_and_restrict_only_shrinks() {
         r.restrict(&[libc::SYS_getpid as u32, libc::SYS_read as u32]).unwrap();
         let p = r.probe().unwrap();
         assert_eq!(p.iter().collect::<Vec<_>>(), [libc::SYS_getpid as u32]);
-        let cs = run(&mut r, &[Entry::getpid(), Entry::close(-1)]);
+        let cs = run(&mut r, &[op::Getpid::new().entry(), op::Close::new(None).entry()]);
         assert_eq!((cs[0].res, cs[1].res), (getpid_pid(), EOPNOTSUPP));
         assert_eq!(r.restrict_bitmap(&[]).unwrap_err().errno(), libc::EINVAL);
         assert_eq!(r.restrict_bitmap(&[0; 65]).unwrap_err().errno(), libc::EINVAL);
@@ -359,13 +360,13 @@ fn a_registered_eventfd_is_signalled_when_completions_are_posted() {
         let efd = eventfd();
         r.register_eventfd(efd.as_fd()).unwrap();
         assert_eq!(r.register_eventfd(efd.as_fd()).unwrap_err().errno(), libc::EBUSY);
-        run(&mut r, &[Entry::getpid()]);
+        run(&mut r, &[op::Getpid::new().entry()]);
         assert!(eventfd_count(&efd) >= 1);
-        run(&mut r, &[Entry::getpid().flags(SqeFlags::SKIP_SUCCESS)]);
+        run(&mut r, &[op::Getpid::new().entry().flags(SqeFlags::SKIP_SUCCESS)]);
         assert_eq!(eventfd_count(&efd), 0, "nothing posted, nothing signalled");
         r.unregister_eventfd().unwrap();
         assert_eq!(r.unregister_eventfd().unwrap_err().errno(), libc::ENXIO);
-        run(&mut r, &[Entry::getpid()]);
+        run(&mut r, &[op::Getpid::new().entry()]);
         assert_eq!(eventfd_count(&efd), 0);
         let (rx, _tx) = pipe();
         assert_eq!(r.register_eventfd(rx.as_fd()).unwrap_err().errno(), libc::EINVAL);
@@ -384,9 +385,9 @@ fn batch_writes_and_reads_borrowed_buffers() {
         let iov = [IoSlice::new(&bb)];
         let ((), res) = r
             .batch(|bt| {
-                bt.write(tx.as_fd(), &a);
-                bt.writev(tx.as_fd(), &iov);
-                bt.read(rx.as_fd(), &mut out);
+                bt.push(op::Write::new(tx.as_fd(), &a));
+                bt.push(op::Writev::new(tx.as_fd(), &iov));
+                bt.push(op::Read::new(rx.as_fd(), &mut out));
             })
             .unwrap();
         assert_eq!(res.iter().map(|r| r.unwrap()).collect::<Vec<_>>(), [3, 4, 7]);
@@ -394,8 +395,8 @@ fn batch_writes_and_reads_borrowed_buffers() {
         let mut iov = [IoSliceMut::new(&mut out2)];
         let (_, res) = r
             .batch(|bt| {
-                bt.write(tx.as_fd(), b"xyz");
-                bt.readv(rx.as_fd(), &mut iov);
+                bt.push(op::Write::new(tx.as_fd(), b"xyz"));
+                bt.push(op::Readv::new(rx.as_fd(), &mut iov));
             })
             .unwrap();
         assert_eq!(res.get(syscall_offload::OpId(1)).unwrap(), 3);
@@ -410,7 +411,7 @@ fn batch_larger_than_both_queues_completes_every_entry() {
         let (_, res) = r
             .batch(|bt| {
                 for _ in 0..100 {
-                    bt.getpid();
+                    bt.push(op::Getpid::new());
                 }
             })
             .unwrap();
@@ -427,8 +428,8 @@ fn batch_links_cancel_and_end_with_the_batch() {
         let (bad, _tx) = pipe();
         let (_, res) = r
             .batch(|bt| {
-                bt.lseek(bad.as_fd(), -1, libc::SEEK_SET).link();
-                bt.getpid().link();
+                bt.push(op::Lseek::new(bad.as_fd(), -1, op::Whence::Set)).link();
+                bt.push(op::Getpid::new()).link();
             })
             .unwrap();
         assert_eq!(res.iter().map(|r| r.map_err(|e| e.raw_os_error())).collect::<Vec<_>>(), [
@@ -436,7 +437,7 @@ fn batch_links_cancel_and_end_with_the_batch() {
             Err(Some(libc::ECANCELED))
         ]);
         // The chain ended with the batch.
-        let (_, res) = r.batch(|bt| bt.getpid().id()).unwrap();
+        let (_, res) = r.batch(|bt| bt.push(op::Getpid::new()).id()).unwrap();
         assert!(res.get(syscall_offload::OpId(0)).is_ok());
     }
 }
@@ -446,8 +447,8 @@ fn batch_after_pushed_entries_keeps_their_completions() {
     for b in backends() {
         let mut r = ring(b, 4);
         // SAFETY: no pointers.
-        unsafe { r.push(&Entry::getpid().user_data(77)).unwrap() };
-        let (_, res) = r.batch(|bt| bt.getpid().id()).unwrap();
+        unsafe { r.push(&op::Getpid::new().entry().user_data(77)).unwrap() };
+        let (_, res) = r.batch(|bt| bt.push(op::Getpid::new()).id()).unwrap();
         assert_eq!(res.len(), 1);
         let cs: Vec<_> = r.completions().collect();
         assert_eq!(cs, [Completion { user_data: 77, res: getpid_pid() }]);
@@ -458,8 +459,8 @@ fn batch_after_pushed_entries_keeps_their_completions() {
 fn batch_refuses_to_join_an_open_link_chain() {
     let mut r = ring(Backend::Emulated, 4);
     // SAFETY: no pointers.
-    unsafe { r.push(&Entry::getpid().flags(SqeFlags::LINK)).unwrap() };
-    assert_eq!(r.batch(|bt| bt.getpid().id()).unwrap_err().kind(), ErrorKind::InvalidInput);
+    unsafe { r.push(&op::Getpid::new().entry().flags(SqeFlags::LINK)).unwrap() };
+    assert_eq!(r.batch(|bt| bt.push(op::Getpid::new()).id()).unwrap_err().kind(), ErrorKind::InvalidInput);
 }
 
 #[test]
@@ -470,14 +471,14 @@ fn a_panicking_batch_closure_submits_nothing() {
         let zero = std::fs::File::open("/dev/zero").unwrap();
         let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _ = r.batch(|bt| {
-                bt.write(zero.as_fd(), &buf);
+                bt.push(op::Write::new(zero.as_fd(), &buf));
                 panic!("boom");
             });
         }));
         assert!(got.is_err());
         assert_eq!(r.sq_len(), 0);
         assert_eq!(r.completions().count(), 0);
-        let (_, res) = r.batch(|bt| bt.getpid().id()).unwrap();
+        let (_, res) = r.batch(|bt| bt.push(op::Getpid::new()).id()).unwrap();
         assert_eq!(res.len(), 1);
     }
 }
@@ -490,22 +491,22 @@ fn batch_opens_reads_and_closes_files_with_owned_fds() {
         std::fs::write(&path, b"offload").unwrap();
         let cpath = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
         let mut r = ring(b, 4);
-        let (id, mut res) = r.batch(|bt| bt.openat(None, &cpath, libc::O_RDONLY, 0).id()).unwrap();
+        let (id, mut res) = r.batch(|bt| bt.push(op::Openat::new(None, &cpath, op::OFlags::from_bits_retain(libc::O_RDONLY), 0)).id()).unwrap();
         let fd = res.take_fd(id).unwrap();
         assert_eq!(res.take_fd(id).unwrap_err().raw_os_error(), Some(libc::EBADF));
         let mut out = [0u8; 7];
         let (_, res) = r
             .batch(|bt| {
-                bt.pread(fd.as_fd(), &mut out, 0);
+                bt.push(op::Pread::new(fd.as_fd(), &mut out, 0));
             })
             .unwrap();
         assert_eq!(res.get(syscall_offload::OpId(0)).unwrap(), 7);
         assert_eq!(&out, b"offload");
         let raw = fd.as_raw_fd();
-        let (_, res) = r.batch(|bt| bt.close(fd).id()).unwrap();
+        let (_, res) = r.batch(|bt| bt.push(op::Close::new(fd)).id()).unwrap();
         assert_eq!(res.get(syscall_offload::OpId(0)).unwrap(), 0);
         let _ = raw;
-        let (id, res) = r.batch(|bt| bt.openat(None, c"/nonexistent/x", libc::O_RDONLY, 0).id()).unwrap();
+        let (id, res) = r.batch(|bt| bt.push(op::Openat::new(None, c"/nonexistent/x", op::OFlags::from_bits_retain(libc::O_RDONLY), 0)).id()).unwrap();
         assert_eq!(res.get(id).unwrap_err().raw_os_error(), Some(libc::ENOENT));
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -517,17 +518,17 @@ fn batch_drives_loopback_sockets() {
         let mut r = ring(b, 8);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let (sock, mut res) = r.batch(|bt| bt.socket(libc::AF_INET, libc::SOCK_STREAM, 0).id()).unwrap();
+        let (sock, mut res) = r.batch(|bt| bt.push(op::Socket::new(libc::AF_INET, libc::SOCK_STREAM, op::SockFlags::empty(), 0)).id()).unwrap();
         let sock = res.take_fd(sock).unwrap();
-        let (_, res) = r.batch(|bt| bt.connect(sock.as_fd(), addr).id()).unwrap();
+        let (_, res) = r.batch(|bt| bt.push(op::Connect::new(sock.as_fd(), addr)).id()).unwrap();
         assert!(res.get(syscall_offload::OpId(0)).is_ok());
         let (mut peer, _) = listener.accept().unwrap();
         let msg = b"ping";
         let iov = [IoSlice::new(msg)];
         let (_, res) = r
             .batch(|bt| {
-                bt.send(sock.as_fd(), msg, 0);
-                bt.sendmsg(sock.as_fd(), &iov, 0);
+                bt.push(op::Sendto::new(sock.as_fd(), msg, op::MsgFlags::empty()));
+                bt.push(op::Sendmsg::new(sock.as_fd(), &iov, op::MsgFlags::empty()));
             })
             .unwrap();
         assert_eq!(res.iter().map(|r| r.unwrap()).collect::<Vec<_>>(), [4, 4]);
@@ -540,9 +541,9 @@ fn batch_drives_loopback_sockets() {
         let mut iov = [IoSliceMut::new(&mut c)];
         let (_, res) = r
             .batch(|bt| {
-                bt.recv(sock.as_fd(), &mut a, libc::MSG_WAITALL);
-                bt.recvmsg(sock.as_fd(), &mut iov, libc::MSG_WAITALL);
-                bt.shutdown(sock.as_fd(), std::net::Shutdown::Both);
+                bt.push(op::Recvfrom::new(sock.as_fd(), &mut a, op::RecvFlags::from_bits_truncate(libc::MSG_WAITALL)));
+                bt.push(op::Recvmsg::new(sock.as_fd(), &mut iov, op::RecvFlags::from_bits_truncate(libc::MSG_WAITALL)));
+                bt.push(op::Shutdown::new(sock.as_fd(), std::net::Shutdown::Both));
             })
             .unwrap();
         assert_eq!(res.iter().map(|r| r.unwrap()).collect::<Vec<_>>(), [2, 3, 0]);
@@ -557,8 +558,8 @@ fn owned_operations_return_their_buffers() {
         let (rx, tx) = pipe();
         let rx = Arc::new(rx);
         let tx = Arc::new(tx);
-        let w = r.push_owned(OwnedOp::write(tx.clone(), b"owned".to_vec())).unwrap();
-        let rd = r.push_owned(OwnedOp::read(rx.clone(), Vec::with_capacity(16))).unwrap();
+        let w = r.push_owned(op::Write::new(tx.clone(), b"owned".to_vec())).unwrap();
+        let rd = r.push_owned(op::Read::new(rx.clone(), Vec::with_capacity(16))).unwrap();
         assert_eq!(r.owned_in_flight(), 2);
         r.wait_owned().unwrap();
         let done: Vec<_> = r.owned_completions().collect();
@@ -575,10 +576,10 @@ fn dropping_a_ring_with_queued_entries_frees_everything() {
         let mut r = ring(b, 8);
         let zero = Arc::new(OwnedFd::from(std::fs::File::open("/dev/zero").unwrap()));
         for _ in 0..4 {
-            r.push_owned(OwnedOp::read(zero.clone(), Vec::with_capacity(4096))).unwrap();
+            r.push_owned(op::Read::new(zero.clone(), Vec::with_capacity(4096))).unwrap();
         }
         // SAFETY: no pointers.
-        unsafe { r.push(&Entry::getpid()).unwrap() };
+        unsafe { r.push(&op::Getpid::new().entry()).unwrap() };
         drop(r);
         assert_eq!(Arc::strong_count(&zero), 1, "the owned ops were dropped with the ring");
     }
@@ -592,7 +593,7 @@ fn fstat(fd: std::os::fd::RawFd) -> (u64, u64) {
     (st.st_dev, st.st_ino)
 }
 
-/// Regression test: `OwnedOp::recv` took raw flags, and with `MSG_TRUNC`
+/// Regression test: `OwnedOp::recv` (now `op::Recvfrom`) took raw flags, and with `MSG_TRUNC`
 /// on a TCP socket the kernel discards the data without copying it and
 /// reports its length, so the `Vec` grew over bytes nobody wrote (from
 /// safe code). Now every flag it accepts leaves only copied bytes in the
@@ -613,7 +614,7 @@ fn owned_recv_never_exposes_bytes_the_kernel_did_not_copy() {
             // the buffer grew over bytes the kernel did not write.
             let mut buf = vec![0xaau8; 64];
             buf.clear();
-            r.push_owned(OwnedOp::recv(Arc::new(OwnedFd::from(sock)), buf, flags)).unwrap();
+            r.push_owned(op::Recvfrom::new(Arc::new(OwnedFd::from(sock)), buf, flags)).unwrap();
             r.wait_owned().unwrap();
             let done: Vec<_> = r.owned_completions().collect();
             match &done[0].result {
@@ -631,7 +632,7 @@ fn batch_close_refused_by_the_allowlist_gives_the_fd_back() {
         r.restrict(&[libc::SYS_getpid as u32]).unwrap();
         let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
         let (raw, id) = (fd.as_raw_fd(), fstat(fd.as_raw_fd()));
-        let (op, mut res) = r.batch(|bt| bt.close(fd).id()).unwrap();
+        let (op, mut res) = r.batch(|bt| bt.push(op::Close::new(fd)).id()).unwrap();
         assert_eq!(res.get(op).unwrap_err().raw_os_error(), Some(libc::EOPNOTSUPP));
         let back = res.take_fd(op).expect("the close did not run: the fd comes back");
         assert_eq!((back.as_raw_fd(), fstat(back.as_raw_fd())), (raw, id));
@@ -646,7 +647,7 @@ fn batch_close_cancelled_by_a_failed_chain_gives_the_fd_back() {
         let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
         let id = fstat(fd.as_raw_fd());
         let ((seek, close), mut res) = r
-            .batch(|bt| (bt.lseek(bad.as_fd(), 0, libc::SEEK_SET).link().id(), bt.close(fd).id()))
+            .batch(|bt| (bt.push(op::Lseek::new(bad.as_fd(), 0, op::Whence::Set)).link().id(), bt.push(op::Close::new(fd)).id()))
             .unwrap();
         assert_eq!(res.get(seek).unwrap_err().raw_os_error(), Some(libc::ESPIPE));
         assert_eq!(res.get(close).unwrap_err().raw_os_error(), Some(libc::ECANCELED));
@@ -659,7 +660,7 @@ fn batch_close_that_ran_keeps_nothing() {
     for b in backends() {
         let mut r = ring(b, 4);
         let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-        let (op, mut res) = r.batch(|bt| bt.close(fd).id()).unwrap();
+        let (op, mut res) = r.batch(|bt| bt.push(op::Close::new(fd)).id()).unwrap();
         assert_eq!(res.get(op).unwrap(), 0);
         assert_eq!(res.take_fd(op).unwrap_err().raw_os_error(), Some(libc::EBADF));
     }
@@ -678,14 +679,14 @@ fn a_batch_that_fails_midway_returns_what_ran() {
     let null = std::fs::File::open("/dev/null").unwrap();
     let err = r
         .batch(|bt| {
-            let open = bt.openat(None, c"/dev/null", libc::O_RDONLY, 0).id();
-            let sock = bt.socket(libc::AF_UNIX, libc::SOCK_STREAM, 0).id();
+            let open = bt.push(op::Openat::new(None, c"/dev/null", op::OFlags::from_bits_retain(libc::O_RDONLY), 0)).id();
+            let sock = bt.push(op::Socket::new(libc::AF_UNIX, libc::SOCK_STREAM, op::SockFlags::empty(), 0)).id();
             // SAFETY: no pointers; `null` outlives the batch.
             unsafe { bt.syscall(libc::SYS_dup3 as u32, [null.as_raw_fd() as u64, ring_fd, libc::O_CLOEXEC as u64, 0, 0, 0]) };
-            bt.getpid();
+            bt.push(op::Getpid::new());
             // The SQ holds 4: these need a second offload_enter.
-            let later = bt.openat(None, c"/dev/null", libc::O_RDONLY, 0).id();
-            bt.getpid();
+            let later = bt.push(op::Openat::new(None, c"/dev/null", op::OFlags::from_bits_retain(libc::O_RDONLY), 0)).id();
+            bt.push(op::Getpid::new());
             (open, sock, later)
         })
         .unwrap_err();
@@ -721,12 +722,12 @@ fn syscall_user_dispatch_makes_the_ring_call_directly() {
     let on = unsafe { libc::prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, 0, 0, selector.as_ptr()) };
     assert_eq!(on, 0, "{}", std::io::Error::last_os_error());
     let got = r.batch(|bt| {
-        bt.write(tx.as_fd(), b"abc");
-        bt.write(tx.as_fd(), b"def");
-        bt.getpid().link();
-        bt.read(rx.as_fd(), &mut out);
-        bt.lseek(rx.as_fd(), 0, libc::SEEK_SET);
-        bt.getpid();
+        bt.push(op::Write::new(tx.as_fd(), b"abc"));
+        bt.push(op::Write::new(tx.as_fd(), b"def"));
+        bt.push(op::Getpid::new()).link();
+        bt.push(op::Read::new(rx.as_fd(), &mut out));
+        bt.push(op::Lseek::new(rx.as_fd(), 0, op::Whence::Set));
+        bt.push(op::Getpid::new());
     });
     // SAFETY: switches this thread's dispatch off.
     assert_eq!(unsafe { libc::prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0) }, 0);
@@ -738,7 +739,7 @@ fn syscall_user_dispatch_makes_the_ring_call_directly() {
     assert_eq!(r.fallback().map(|e| (e.what(), e.errno())), Some(("offload_enter", libc::EPERM)));
     assert_eq!(r.direct_submissions(), 2, "two submissions: the SQ holds 4");
     assert_eq!(r.sq_len(), 0);
-    let (_, res) = r.batch(|bt| bt.getpid().id()).unwrap();
+    let (_, res) = r.batch(|bt| bt.push(op::Getpid::new()).id()).unwrap();
     assert_eq!(res.get(OpId(0)).unwrap(), pid);
     assert_eq!((r.fallback(), r.direct_submissions()), (None, 2), "the kernel runs the entries again");
 }

@@ -11,6 +11,7 @@ mod common;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use syscall_offload::op::{self, Op};
 use syscall_offload::{Backend, Entry, Ring, SqeFlags};
 
 /// xorshift64*: deterministic, no dependency.
@@ -43,13 +44,13 @@ const BAD_FDS: [i32; 3] = [-1, 999_999, i32::MAX];
 fn entry(rng: &mut Rng, f: &Files, buf: &mut [u8], stat: &mut libc::stat) -> Entry {
     let len = rng.below(buf.len() as u64) as usize;
     let e = match rng.below(12) {
-        0 => Entry::getpid(),
+        0 => op::Getpid::new().entry(),
         1 => Entry::syscall([libc::SYS_getppid, libc::SYS_getuid, libc::SYS_getegid][rng.below(3) as usize] as u32, [0; 6]),
-        2 => Entry::write(f.null.as_raw_fd(), buf.as_ptr(), len),
-        3 => Entry::read(f.zero.as_raw_fd(), buf.as_mut_ptr(), len),
-        4 => Entry::read(f.zero.as_raw_fd(), BAD_PTRS[rng.below(3) as usize] as *mut u8, len.max(1)),
-        5 => Entry::read(BAD_FDS[rng.below(3) as usize], buf.as_mut_ptr(), len),
-        6 => Entry::close(BAD_FDS[rng.below(3) as usize]),
+        2 => Entry::syscall(libc::SYS_write as u32, [f.null.as_raw_fd() as u64, buf.as_ptr() as u64, len as u64, 0, 0, 0]),
+        3 => Entry::syscall(libc::SYS_read as u32, [f.zero.as_raw_fd() as u64, buf.as_mut_ptr() as u64, len as u64, 0, 0, 0]),
+        4 => Entry::syscall(libc::SYS_read as u32, [f.zero.as_raw_fd() as u64, BAD_PTRS[rng.below(3) as usize] as *mut u8 as u64, len.max(1) as u64, 0, 0, 0]),
+        5 => Entry::syscall(libc::SYS_read as u32, [BAD_FDS[rng.below(3) as usize] as u64, buf.as_mut_ptr() as u64, len as u64, 0, 0, 0]),
+        6 => Entry::syscall(libc::SYS_close as u32, [BAD_FDS[rng.below(3) as usize] as u64, 0, 0, 0, 0, 0]),
         7 => {
             let nrs = [libc::SYS_fork as u32, libc::SYS_execve as u32, libc::SYS_clone as u32, libc::SYS_exit as u32,
                 libc::SYS_io_uring_setup as u32, libc::SYS_setuid as u32, 463, 464, 465, 9999, u32::MAX];
@@ -58,7 +59,7 @@ fn entry(rng: &mut Rng, f: &Files, buf: &mut [u8], stat: &mut libc::stat) -> Ent
         8 => Entry::syscall(libc::SYS_fstat as u32, [f.null.as_raw_fd() as u64, stat as *mut libc::stat as u64, 0, 0, 0, 0]),
         9 => Entry::syscall(libc::SYS_fstat as u32, [f.null.as_raw_fd() as u64, BAD_PTRS[rng.below(3) as usize], 0, 0, 0, 0]),
         10 => Entry::syscall(libc::SYS_lseek as u32, [f.pipe.0.as_raw_fd() as u64, 0, 0, 0, 0, 0]),
-        _ => Entry::write(f.null.as_raw_fd(), buf.as_ptr(), usize::MAX - rng.below(2) as usize),
+        _ => Entry::syscall(libc::SYS_write as u32, [f.null.as_raw_fd() as u64, buf.as_ptr() as u64, (usize::MAX - rng.below(2) as usize) as u64, 0, 0, 0]),
     };
     let mut flags = SqeFlags::empty();
     if rng.chance(30) {

@@ -3,14 +3,15 @@
 
 mod common;
 
-use syscall_offload::{Entry, ErrorKind};
+use syscall_offload::op::{self, Op};
+use syscall_offload::ErrorKind;
 
 #[test]
 fn using_a_ring_after_fork_is_a_typed_error() {
     for b in common::backends() {
         let mut ring = common::ring(b, 4);
         // SAFETY: no pointers.
-        unsafe { ring.push(&Entry::getpid().user_data(1)).unwrap() };
+        unsafe { ring.push(&op::Getpid::new().entry().user_data(1)).unwrap() };
         // SAFETY: the child only calls into the ring and then _exit()s.
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0);
@@ -20,10 +21,10 @@ fn using_a_ring_after_fork_is_a_typed_error() {
                 code |= 1;
             }
             // SAFETY: no pointers.
-            if unsafe { ring.push(&Entry::getpid()) }.map_err(|e| e.kind()) != Err(ErrorKind::Forked) {
+            if unsafe { ring.push(&op::Getpid::new().entry()) }.map_err(|e| e.kind()) != Err(ErrorKind::Forked) {
                 code |= 2;
             }
-            if ring.batch(|b| b.getpid().id()).map(drop).map_err(|e| e.kind()) != Err(ErrorKind::Forked) {
+            if ring.batch(|b| b.push(op::Getpid::new()).id()).map(drop).map_err(|e| e.kind()) != Err(ErrorKind::Forked) {
                 code |= 4;
             }
             if ring.probe().map(drop).map_err(|e| e.kind()) != Err(ErrorKind::Forked) {

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use syscall_offload::{ErrorKind, OwnedOp, Ring, SqFlags};
+use syscall_offload::op;
+use syscall_offload::{ErrorKind, Ring, SqFlags};
 
 /// Every ring kind the owned API runs on: inline on each backend, worker
 /// on each backend that has it.
@@ -45,8 +46,8 @@ fn owned_writes_and_reads_return_their_buffers_and_fds() {
     for (kind, mut r) in rings(8) {
         let (rx, tx) = pipe();
         let (rx, tx) = (Arc::new(rx), Arc::new(tx));
-        let w = r.push_owned(OwnedOp::write(tx.clone(), b"owned bytes".to_vec())).unwrap();
-        let rd = r.push_owned(OwnedOp::read(rx.clone(), Vec::with_capacity(32))).unwrap();
+        let w = r.push_owned(op::Write::new(tx.clone(), b"owned bytes".to_vec())).unwrap();
+        let rd = r.push_owned(op::Read::new(rx.clone(), Vec::with_capacity(32))).unwrap();
         r.wait_owned().unwrap();
         assert_eq!(r.owned_in_flight(), 0);
         let done: Vec<_> = r.owned_completions().collect();
@@ -64,8 +65,8 @@ fn an_owned_read_appends_to_what_the_buffer_holds() {
         let (rx, tx) = pipe();
         let mut buf = Vec::with_capacity(16);
         buf.extend_from_slice(b"ab");
-        r.push_owned(OwnedOp::write(Arc::new(tx), b"cd".to_vec())).unwrap();
-        r.push_owned(OwnedOp::read(Arc::new(rx), buf)).unwrap();
+        r.push_owned(op::Write::new(Arc::new(tx), b"cd".to_vec())).unwrap();
+        r.push_owned(op::Read::new(Arc::new(rx), buf)).unwrap();
         r.wait_owned().unwrap();
         let done: Vec<_> = r.owned_completions().collect();
         assert_eq!(&done[1].buf[..], b"abcd", "{kind}");
@@ -78,7 +79,7 @@ fn owned_errors_come_back_with_the_buffer() {
         let (rx, _tx) = pipe();
         // Reading the write end of a pipe fails with EBADF.
         let (_rx2, tx2) = pipe();
-        r.push_owned(OwnedOp::read(Arc::new(tx2), Vec::with_capacity(8))).unwrap();
+        r.push_owned(op::Read::new(Arc::new(tx2), Vec::with_capacity(8))).unwrap();
         r.wait_owned().unwrap();
         let done: Vec<_> = r.owned_completions().collect();
         assert_eq!(done[0].result.as_ref().unwrap_err().raw_os_error(), Some(libc::EBADF), "{kind}");
@@ -93,12 +94,12 @@ fn a_full_submission_queue_hands_the_operation_back() {
         let (_rx, tx) = pipe();
         let tx = Arc::new(tx);
         for _ in 0..2 {
-            r.push_owned(OwnedOp::write(tx.clone(), vec![1])).unwrap();
+            r.push_owned(op::Write::new(tx.clone(), vec![1])).unwrap();
         }
         if r.is_worker() {
             continue; // the worker may already have taken them
         }
-        let (e, op) = r.push_owned(OwnedOp::write(tx.clone(), vec![2, 3])).unwrap_err();
+        let (e, op) = r.push_owned(op::Write::new(tx.clone(), vec![2, 3])).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::SubmissionQueueFull, "{kind}");
         drop(op);
         assert_eq!(Arc::strong_count(&tx), 3, "{kind}: two queued, one handed back and dropped");
@@ -111,7 +112,7 @@ fn dropping_an_inline_ring_frees_owned_operations_it_never_ran() {
         let mut r = ring(b, 8);
         let (rx, tx) = pipe();
         let tx = Arc::new(tx);
-        r.push_owned(OwnedOp::write(tx.clone(), b"never".to_vec())).unwrap();
+        r.push_owned(op::Write::new(tx.clone(), b"never".to_vec())).unwrap();
         drop(r);
         assert_eq!(Arc::strong_count(&tx), 1);
         nonblocking(&rx);
@@ -126,7 +127,7 @@ fn dropping_a_worker_ring_runs_what_was_queued_and_waits_for_it() {
         let (rx, tx) = pipe();
         let tx = Arc::new(tx);
         // Pushed, never submitted: the drop publishes it and waits.
-        r.push_owned(OwnedOp::write(tx.clone(), b"at drop".to_vec())).unwrap();
+        r.push_owned(op::Write::new(tx.clone(), b"at drop".to_vec())).unwrap();
         drop(r);
         assert_eq!(Arc::strong_count(&tx), 1, "{b:?}: completed, so freed");
         nonblocking(&rx);
@@ -140,7 +141,7 @@ fn dropping_a_worker_ring_waits_for_an_owned_read_that_completes_later() {
         let mut r = worker_ring(b, 8, Duration::from_millis(50));
         let (rx, tx) = pipe();
         let rx = Arc::new(rx);
-        r.push_owned(OwnedOp::read(rx.clone(), Vec::with_capacity(16))).unwrap();
+        r.push_owned(op::Read::new(rx.clone(), Vec::with_capacity(16))).unwrap();
         r.submit().unwrap();
         eventually(10, "the worker takes the read", || r.sq_len() == 0);
         let writer = std::thread::spawn(move || {
@@ -165,7 +166,7 @@ fn dropping_a_worker_ring_with_a_blocked_owned_read_leaks_it_instead_of_freeing_
         let mut r = worker_ring(b, 8, Duration::from_millis(50));
         let (rx, tx) = pipe();
         let rx = Arc::new(rx);
-        r.push_owned(OwnedOp::read(rx.clone(), Vec::with_capacity(4096))).unwrap();
+        r.push_owned(op::Read::new(rx.clone(), Vec::with_capacity(4096))).unwrap();
         r.submit().unwrap();
         eventually(10, "the worker takes the read", || r.sq_len() == 0);
         let t = Instant::now();
@@ -188,7 +189,7 @@ fn a_ring_whose_worker_is_gone_leaks_owned_operations_at_once() {
         eventually(10, "WORKER_GONE", || r.sq_flags().contains(SqFlags::WORKER_GONE));
         let (_rx, tx) = pipe();
         let tx = Arc::new(tx);
-        r.push_owned(OwnedOp::write(tx.clone(), b"x".to_vec())).unwrap();
+        r.push_owned(op::Write::new(tx.clone(), b"x".to_vec())).unwrap();
         assert_eq!(r.submit().unwrap_err().kind(), ErrorKind::WorkerGone);
         let e = r.wait_owned().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::WorkerGone, "{e}");
@@ -211,7 +212,7 @@ fn owned_operations_go_through_a_split_ring() {
             let tx2 = tx.clone();
             s.spawn(move || {
                 for i in 0..N {
-                    let mut op = OwnedOp::write(tx2.clone(), vec![i as u8; 3]);
+                    let mut op = op::Write::new(tx2.clone(), vec![i as u8; 3]);
                     loop {
                         match sq.push_owned(op) {
                             Ok(_) => break,
@@ -256,14 +257,14 @@ fn owned_operations_go_through_a_split_ring() {
 /// completion it waited for, and spun instead of sleeping in the kernel.
 #[test]
 fn wait_owned_sleeps_while_user_completions_wait_to_be_reaped() {
-    use syscall_offload::Entry;
+    use syscall_offload::op::Op;
     for b in worker_backends() {
         let mut r = worker_ring(b, 8, Duration::from_millis(50));
         // SAFETY: getpid takes no pointers.
-        unsafe { r.push(&Entry::getpid().user_data(1)).unwrap() };
+        unsafe { r.push(&op::Getpid::new().entry().user_data(1)).unwrap() };
         r.submit_and_wait(1).unwrap();
         let (rx, tx) = pipe();
-        r.push_owned(OwnedOp::read(Arc::new(rx), Vec::with_capacity(8))).unwrap();
+        r.push_owned(op::Read::new(Arc::new(rx), Vec::with_capacity(8))).unwrap();
         let writer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
             // SAFETY: a live 2-byte buffer.

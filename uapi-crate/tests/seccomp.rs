@@ -10,6 +10,7 @@ mod common;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use common::*;
+use syscall_offload::op;
 use syscall_offload::{Backend, ErrorKind, Ring};
 
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
@@ -69,7 +70,7 @@ fn a_batch_close_refused_by_seccomp_gives_the_fd_back() {
             refuse(&[(libc::SYS_close, Some(raws[0]), libc::EPERM), (libc::SYS_close, Some(raws[1]), libc::EACCES)]);
             let mut fds = fds.into_iter();
             let (ids, mut res) = ring
-                .batch(|bt| [bt.close(fds.next().unwrap()).id(), bt.close(fds.next().unwrap()).id(), bt.close(fds.next().unwrap()).id()])
+                .batch(|bt| [bt.push(op::Close::new(fds.next().unwrap())).id(), bt.push(op::Close::new(fds.next().unwrap())).id(), bt.push(op::Close::new(fds.next().unwrap())).id()])
                 .unwrap();
             let errs: Vec<_> = ids.iter().map(|&id| res.get(id).map_err(|e| e.raw_os_error().unwrap())).collect();
             assert_eq!(errs, [Err(libc::EPERM), Err(libc::EACCES), Ok(0)], "{b:?}");

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::*;
+use syscall_offload::op;
 
 static HANDLED: AtomicU64 = AtomicU64::new(0);
 
@@ -62,9 +63,9 @@ fn a_batch_interrupted_by_signals_runs_every_entry_once() {
         });
         let mut byte = [0u8; 1];
         let got = ring.batch(|bt| {
-            bt.write(log_tx.as_fd(), b"a");
-            bt.read(rx.as_fd(), &mut byte);
-            bt.write(log_tx.as_fd(), b"b");
+            bt.push(op::Write::new(log_tx.as_fd(), b"a"));
+            bt.push(op::Read::new(rx.as_fd(), &mut byte));
+            bt.push(op::Write::new(log_tx.as_fd(), b"b"));
         });
         interrupter.join().unwrap();
         let (_, res) = got.unwrap();

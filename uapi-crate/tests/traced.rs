@@ -10,6 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use common::*;
+use syscall_offload::op;
 use syscall_offload::{Backend, Ring};
 
 const TRACEE: &str = "SYSCALL_OFFLOAD_TEST_TRACEE";
@@ -27,9 +28,9 @@ fn tracee() {
     let mut out = [0u8; 5];
     let (_, res) = ring
         .batch(|b| {
-            b.write(tx.as_fd(), b"hello");
-            b.getpid();
-            b.read(rx.as_fd(), &mut out);
+            b.push(op::Write::new(tx.as_fd(), b"hello"));
+            b.push(op::Getpid::new());
+            b.push(op::Read::new(rx.as_fd(), &mut out));
         })
         .unwrap();
     let res: Vec<u64> = res.iter().map(Result::unwrap).collect();

@@ -9,7 +9,8 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use common::*;
-use syscall_offload::{Backend, Entry, ErrorKind, Ring, SqFlags};
+use syscall_offload::op::{self, Op};
+use syscall_offload::{Backend, ErrorKind, Ring, SqFlags};
 
 const LONG_IDLE: Duration = Duration::from_secs(5);
 
@@ -20,7 +21,7 @@ fn pid() -> i64 {
 fn push_getpids(ring: &mut Ring, ids: std::ops::Range<u64>) {
     for i in ids {
         // SAFETY: getpid takes no pointers.
-        unsafe { ring.push(&Entry::getpid().user_data(i)).expect("push") };
+        unsafe { ring.push(&op::Getpid::new().entry().user_data(i)).expect("push") };
     }
 }
 
@@ -237,7 +238,7 @@ fn split_pushes_and_reaps_from_two_threads() {
             s.spawn(move || {
                 for i in 0..N {
                     // SAFETY: getpid takes no pointers.
-                    while unsafe { sq.push(&Entry::getpid().user_data(i)) }.is_err() {
+                    while unsafe { sq.push(&op::Getpid::new().entry().user_data(i)) }.is_err() {
                         sq.submit().unwrap();
                         std::thread::yield_now();
                     }
@@ -272,7 +273,7 @@ fn split_works_on_inline_rings() {
             s.spawn(move || {
                 for i in 0..100 {
                     // SAFETY: getpid takes no pointers.
-                    unsafe { sq.push(&Entry::getpid().user_data(i)).unwrap() };
+                    unsafe { sq.push(&op::Getpid::new().entry().user_data(i)).unwrap() };
                     // The CQ (16) may be full: the submission then waits
                     // for the reaper.
                     while sq.sq_len() > 0 {
@@ -344,7 +345,7 @@ fn a_worker_is_gone_when_its_creator_thread_exits() {
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(r.cq_len(), 0, "queued entries never run");
         // A batch fails cleanly: the worker took none of its entries.
-        let e = r.batch(|b| b.getpid().id()).unwrap_err();
+        let e = r.batch(|b| b.push(op::Getpid::new()).id()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::WorkerGone, "{e}");
         assert!(!e.results().ran(*e.value()));
     }
@@ -359,10 +360,10 @@ fn a_batch_on_a_worker_ring_waits_for_every_entry() {
         let mut out = [0u8; 18];
         let ((w, rd), res) = r
             .batch(|bt| {
-                let w = bt.write(tx.as_fd(), msg).link().id();
-                let rd = bt.read(rx.as_fd(), &mut out).id();
+                let w = bt.push(op::Write::new(tx.as_fd(), msg)).link().id();
+                let rd = bt.push(op::Read::new(rx.as_fd(), &mut out)).id();
                 for _ in 0..9 {
-                    bt.getpid();
+                    bt.push(op::Getpid::new());
                 }
                 (w, rd)
             })

@@ -1,4 +1,4 @@
-// Regression: OwnedOp::recv took raw flags, and MSG_TRUNC made the kernel
+// Regression: OwnedOp::recv (now op::Recvfrom) took raw flags, and MSG_TRUNC made the kernel
 // report bytes it never copied, which the Vec then exposed. It takes
 // RecvFlags, which has no TRUNC.
 use std::os::fd::OwnedFd;
@@ -6,6 +6,6 @@ use std::sync::Arc;
 
 fn main() {
     let fd: Arc<OwnedFd> = Arc::new(std::fs::File::open("/dev/null").unwrap().into());
-    let _ = syscall_offload::OwnedOp::recv(fd.clone(), Vec::with_capacity(64), libc::MSG_TRUNC);
-    let _ = syscall_offload::OwnedOp::recv(fd, Vec::with_capacity(64), syscall_offload::RecvFlags::TRUNC);
+    let _ = syscall_offload::op::Recvfrom::new(fd.clone(), Vec::with_capacity(64), libc::MSG_TRUNC);
+    let _ = syscall_offload::op::Recvfrom::new(fd, Vec::with_capacity(64), syscall_offload::RecvFlags::TRUNC);
 }
