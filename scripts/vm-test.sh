@@ -7,16 +7,19 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bzimage=${1:?usage: vm-test.sh BZIMAGE KERNEL_OBJ OUTDIR}; obj=${2:?}; out=${3:?}
 BUILD=${BUILD:-$here/build}
+KSRC=${KSRC:-$BUILD/linux}
 rm -rf "$out"; mkdir -p "$out"
 manifest=$out/manifest.tsv
 
 {
 	# Every kselftest program the series builds (TEST_GEN_PROGS)
-	for t in offload_test offload_attack_test offload_seccomp_test; do
+	progs=$(sed -n 's/^TEST_GEN_PROGS *:= *//p' "$KSRC/tools/testing/selftests/offload/Makefile")
+	[ -n "$progs" ] || { echo "vm-test: no TEST_GEN_PROGS in the offload selftests" >&2; exit 1; }
+	for t in $progs; do
 		printf 'kselftest-%s\t%s/vm-tests/run-kselftest.sh %s/selftests/offload/%s\n' \
 			"${t%_test}" "$here" "$obj" "$t"
 	done
-	printf 'demo-one-syscall-per-batch\t%s/vm-tests/demo --check --iterations 20 --accel %s\n' \
+	printf 'demo-check\t%s/vm-tests/demo --check --iterations 20 --accel %s\n' \
 		"$BUILD" "$("$here/scripts/accel.sh")"
 	printf 'audit-offloaded-entries\t%s/vm-tests/audit-test.sh %s/vm-tests/audit-probe\n' "$here" "$BUILD"
 	printf 'strace-sees-offloaded-calls\t%s/vm-tests/strace-test.sh %s/vm-tests/strace-probe\n' "$here" "$BUILD"
