@@ -2,6 +2,10 @@
 # check its stats. Sourced; SO is the shim, MODE the OFFLOAD_PRELOAD mode.
 set -uo pipefail
 fail() { echo "FAIL: $*"; exit 1; }
+# Servers started here never outlive the script (they would hold the test
+# runner's output pipe open).
+SERVER_PIDS=()
+trap 'for p in "${SERVER_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done' EXIT
 
 # redis_start PORT [ARGS...]: redis-server under the shim, in $DIR
 redis_start() {
@@ -9,8 +13,9 @@ redis_start() {
 	LD_PRELOAD=$SO OFFLOAD_PRELOAD=$MODE OFFLOAD_PRELOAD_STATS_FILE=$DIR/stats \
 		/usr/bin/redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
 		--protected-mode no --daemonize no --dir "$DIR" --logfile "$DIR/redis.log" "$@" \
-		2>"$DIR/stderr" </dev/null &
+		>"$DIR/stdout" 2>"$DIR/stderr" </dev/null &
 	REDIS_PID=$!
+	SERVER_PIDS+=("$REDIS_PID")
 	for _ in $(seq 200); do
 		redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
 		sleep 0.1

@@ -42,8 +42,10 @@ fn kernel_modes() -> (bool, bool) {
 }
 
 /// The modes to test: `OFFLOAD_PRELOAD_TEST_MODES` (comma-separated), else
-/// off + inline (+ worker) on a kernel with offload, off + emulate elsewhere.
-/// With `SYSCALL_OFFLOAD_REQUIRE_KERNEL=1` a kernel without offload fails.
+/// inline (+ worker) on a kernel with offload (the VM: the host already ran
+/// `off`, and the VM's own scripts run the Debian tools with the shim off),
+/// off + emulate elsewhere. With `SYSCALL_OFFLOAD_REQUIRE_KERNEL=1` a kernel
+/// without offload fails.
 pub fn modes() -> Vec<String> {
     if let Ok(m) = std::env::var("OFFLOAD_PRELOAD_TEST_MODES") {
         return m.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
@@ -51,16 +53,15 @@ pub fn modes() -> Vec<String> {
     let (inline, worker) = kernel_modes();
     let require = std::env::var("SYSCALL_OFFLOAD_REQUIRE_KERNEL").is_ok_and(|v| v == "1");
     assert!(inline || !require, "SYSCALL_OFFLOAD_REQUIRE_KERNEL=1 but the kernel has no syscall offload");
-    let mut v = vec!["off".to_string()];
     if inline {
-        v.push("inline".into());
+        let mut v = vec!["inline".to_string()];
         if worker {
             v.push("worker".into());
         }
+        v
     } else {
-        v.push("emulate".into());
+        vec!["off".to_string(), "emulate".to_string()]
     }
-    v
 }
 
 pub fn have(bin: &str) -> bool {
