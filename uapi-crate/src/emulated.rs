@@ -11,13 +11,22 @@
 //! was refused because the task is traced or has syscall user dispatch on
 //! (`Ring` feeds it the queued entries itself).
 //!
+//! Worker rings run `OFFLOAD_SQE_ASYNC` chains as the kernel's worker does:
+//! the worker takes the entry and the rest of its link chain (a CQ slot
+//! reserved for each), hands them to a helper thread (at most
+//! [`ASYNC_MAX`] per ring; further chains wait for one) and goes on
+//! draining the SQ; the helper runs the chain in order and posts its CQEs.
+//!
 //! What it cannot reproduce: seccomp actions other than ALLOW/LOG/ERRNO act
 //! as they would on a direct call (a KILL or TRAP filter kills or signals
 //! the process instead of completing the entry with `-EPERM`); and a
 //! signal is seen only through an entry that returned `-EINTR`, which is
 //! taken for an interrupted call the kernel would put back in the queue
 //! (`-ERESTARTSYS`), except for the calls that report `-EINTR` themselves
-//! (`close`, `poll`, `epoll_wait`).
+//! (`close`, `poll`, `epoll_wait`). A dropped worker ring cannot interrupt
+//! a helper blocked in a call, as the kernel's release does: the helper
+//! finishes it (the mapping stays while it may post); chains no helper
+//! started complete with `-ECANCELED`.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{fence, AtomicBool, Ordering};
@@ -57,6 +66,66 @@ pub(crate) trait Queue {
     fn untake(&mut self);
     /// Posts a completion.
     fn post(&mut self, cqe: offload_cqe);
+    /// Worker rings: hands a chain taken for `OFFLOAD_SQE_ASYNC` (a CQ
+    /// slot reserved for each entry) to a helper thread. `None`: this
+    /// queue has no helpers (inline rings, direct calls), and `ASYNC`
+    /// entries complete with `-EINVAL`.
+    fn helpers(&mut self) -> Option<&mut dyn Helpers> {
+        None
+    }
+}
+
+/// The helper side of a worker ring's queue.
+pub(crate) trait Helpers {
+    /// Reserves a CQ slot for an entry just taken for a helper.
+    fn reserve(&mut self);
+    /// Waits for a free CQ slot; false if the ring is going away.
+    fn wait_cq(&mut self) -> bool;
+    /// Hands the chain over (its CQ slots reserved); `allowlist` is the
+    /// ring's at the time.
+    fn run_async(&mut self, chain: Vec<offload_sqe>, allowlist: [u64; table::BITMAP_WORDS]);
+}
+
+/// Whether `nr` is in `allowlist`.
+fn allowed(allowlist: &[u64; table::BITMAP_WORDS], nr: u32) -> bool {
+    let nr = nr as usize;
+    nr < table::NR_SYSCALLS as usize && allowlist[nr / 64] & (1 << (nr % 64)) != 0
+}
+
+/// Runs one entry with a direct system call, as the kernel runs it.
+/// `flags` are the SQE flags the ring knows (`OFFLOAD_SQE_ASYNC` only on
+/// worker rings); others make the entry complete with `-EINVAL`.
+fn run(allowlist: &[u64; table::BITMAP_WORDS], sqe: &offload_sqe, flags: u32) -> i64 {
+    if sqe.flags & !flags != 0 {
+        return -(libc::EINVAL as i64);
+    }
+    if !allowed(allowlist, sqe.nr) {
+        return -(libc::EOPNOTSUPP as i64);
+    }
+    let a = sqe.args;
+    // SAFETY: this is the contract of the ring: whoever queued the entry
+    // promised (with an `unsafe` push) that its pointers are valid for
+    // the call. The number is in the offloadable table, which holds no
+    // call that changes the process's memory map, credentials or
+    // control flow.
+    let ret = unsafe {
+        libc::syscall(
+            sqe.nr as libc::c_long,
+            a[0] as libc::c_long,
+            a[1] as libc::c_long,
+            a[2] as libc::c_long,
+            a[3] as libc::c_long,
+            a[4] as libc::c_long,
+            a[5] as libc::c_long,
+        )
+    };
+    // libc turns the kernel's -4095..-1 into -1 and errno; -1 is never a
+    // successful return of an offloadable call.
+    if ret == -1 {
+        -(errno() as i64)
+    } else {
+        ret as i64
+    }
 }
 
 /// The kernel's `offload_submit()`: runs entries with direct system calls.
@@ -83,50 +152,11 @@ impl Exec {
         Exec { allowlist, carry_cancel: false }
     }
 
-    fn allowed(&self, nr: u32) -> bool {
-        let nr = nr as usize;
-        nr < table::NR_SYSCALLS as usize && self.allowlist[nr / 64] & (1 << (nr % 64)) != 0
-    }
 
     /// Narrows the allowlist to `bitmap` (missing words count as 0).
     pub(crate) fn restrict(&mut self, bitmap: &[u64]) {
         for (i, w) in self.allowlist.iter_mut().enumerate() {
             *w &= bitmap.get(i).copied().unwrap_or(0);
-        }
-    }
-
-    fn run(&self, sqe: &offload_sqe) -> i64 {
-        // Inline rings refuse OFFLOAD_SQE_ASYNC until worker rings give it
-        // a meaning, like any other bit they do not implement.
-        if sqe.flags & !(OFFLOAD_SQE_LINK | OFFLOAD_SQE_SKIP_SUCCESS) != 0 {
-            return -(libc::EINVAL as i64);
-        }
-        if !self.allowed(sqe.nr) {
-            return -(libc::EOPNOTSUPP as i64);
-        }
-        let a = sqe.args;
-        // SAFETY: this is the contract of the ring: whoever queued the entry
-        // promised (with an `unsafe` push) that its pointers are valid for
-        // the call. The number is in the offloadable table, which holds no
-        // call that changes the process's memory map, credentials or
-        // control flow.
-        let ret = unsafe {
-            libc::syscall(
-                sqe.nr as libc::c_long,
-                a[0] as libc::c_long,
-                a[1] as libc::c_long,
-                a[2] as libc::c_long,
-                a[3] as libc::c_long,
-                a[4] as libc::c_long,
-                a[5] as libc::c_long,
-            )
-        };
-        // libc turns the kernel's -4095..-1 into -1 and errno; -1 is never a
-        // successful return of an offloadable call.
-        if ret == -1 {
-            -(errno() as i64)
-        } else {
-            ret as i64
         }
     }
 
@@ -150,7 +180,35 @@ impl Exec {
             let cont = open;
             let cancel = if cont { failed } else { std::mem::take(&mut self.carry_cancel) };
             open = sqe.flags & OFFLOAD_SQE_LINK != 0;
-            let res = if cancel { -(libc::ECANCELED as i64) } else { self.run(&sqe) };
+            if sqe.flags & OFFLOAD_SQE_ASYNC != 0 && !cancel {
+                if let Some(h) = q.helpers() {
+                    // The rest of the chain goes with it, in order, to a
+                    // helper; this call's own chain starts afresh.
+                    let mut chain = vec![sqe];
+                    h.reserve();
+                    while chain.last().is_some_and(|s| s.flags & OFFLOAD_SQE_LINK != 0) {
+                        match q.ready() {
+                            Ok(()) => {
+                                chain.push(q.take());
+                                if let Some(h) = q.helpers() {
+                                    h.reserve();
+                                }
+                            }
+                            Err(libc::EBUSY) if q.helpers().is_some_and(|h| h.wait_cq()) => {}
+                            // Cut by the end of the submission.
+                            Err(_) => break,
+                        }
+                    }
+                    done += chain.len() as u32;
+                    (open, failed) = (false, false);
+                    if let Some(h) = q.helpers() {
+                        h.run_async(chain, self.allowlist);
+                    }
+                    continue;
+                }
+            }
+            let flags = if q.helpers().is_some() { OFFLOAD_SQE_FLAGS_ALL } else { OFFLOAD_SQE_LINK | OFFLOAD_SQE_SKIP_SUCCESS };
+            let res = if cancel { -(libc::ECANCELED as i64) } else { run(&self.allowlist, &sqe, flags) };
             // Interrupted before it did anything: back into the queue, so
             // that entering again runs it, unless it continues a chain
             // whose earlier entries have completed.
@@ -182,15 +240,47 @@ impl Exec {
     }
 }
 
-/// The kernel side's private state of an emulated ring: its copies of the
-/// indices it publishes, and the executor (allowlist, chain state).
+/// The kernel side's private state of an emulated ring: its copy of the
+/// SQ head it publishes, and the executor (allowlist, chain state). The
+/// thread that takes entries holds it, also while they run.
 #[derive(Debug)]
 struct EmuState {
     /// The kernel's private copy of the SQ head (what it publishes).
     sq_head: u32,
-    /// The kernel's private copy of the CQ tail.
-    cq_tail: u32,
     exec: Exec,
+}
+
+/// The CQ's kernel side, apart from [`EmuState`]: helper threads post
+/// while the worker holds that one (maybe blocked in an entry).
+#[derive(Debug, Default)]
+struct CqState {
+    /// The kernel's private copy of the CQ tail.
+    tail: u32,
+    /// Slots reserved for the entries of chains handed to helpers, not
+    /// yet posted: nothing is taken without a slot, nothing is dropped.
+    reserved: u32,
+}
+
+/// Most helper threads per worker ring (the kernel's `OFFLOAD_ASYNC_MAX`).
+pub(crate) const ASYNC_MAX: u32 = 4;
+
+/// A chain taken for `OFFLOAD_SQE_ASYNC`, and the allowlist at the time.
+#[derive(Debug)]
+struct Chain {
+    sqes: Vec<offload_sqe>,
+    allowlist: [u64; table::BITMAP_WORDS],
+}
+
+/// The helper threads of a worker ring and their queue of chains.
+#[derive(Debug, Default)]
+struct Pool {
+    queue: std::collections::VecDeque<Chain>,
+    /// Helper threads alive (fdinfo's `AsyncHelpers`).
+    helpers: u32,
+    /// Helpers running a chain.
+    busy: u32,
+    /// The ring is being dropped: helpers run nothing more.
+    stop: bool,
 }
 
 /// What the user side and the worker thread tell each other, under one lock.
@@ -217,6 +307,10 @@ struct EmuShared {
     q: Queues,
     /// The kernel side's state; the worker holds it while it runs a pass.
     state: Mutex<EmuState>,
+    cq: Mutex<CqState>,
+    pool: Mutex<Pool>,
+    /// Signalled when a chain is queued for the helpers, or they stop.
+    pool_cv: Condvar,
     events: Mutex<Events>,
     /// Signalled when CQEs are posted or the worker stops.
     posted_cv: Condvar,
@@ -256,60 +350,142 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The emulated ring's queues, seen from the kernel side.
 struct EmulatedQueue<'a> {
-    q: &'a Queues,
+    sh: &'a Arc<EmuShared>,
     sq_head: &'a mut u32,
-    cq_tail: &'a mut u32,
-    /// The ring is being dropped: take nothing more.
-    stopping: &'a AtomicBool,
+    /// A worker ring: `OFFLOAD_SQE_ASYNC` chains go to helpers.
+    worker: bool,
 }
 
 impl Queue for EmulatedQueue<'_> {
     fn ready(&self) -> Result<(), i32> {
-        if self.stopping.load(Ordering::Relaxed) {
+        let q = &self.sh.q;
+        if self.sh.stopping.load(Ordering::Relaxed) {
             return Err(libc::ENOENT);
         }
         // Pairs with the user's store-release of the tail after the SQEs.
-        let queued = self.q.sq_tail().load(Ordering::Acquire).wrapping_sub(*self.sq_head);
-        if queued > self.q.sq_entries {
+        let queued = q.sq_tail().load(Ordering::Acquire).wrapping_sub(*self.sq_head);
+        if queued > q.sq_entries {
             return Err(libc::EINVAL);
         }
         if queued == 0 {
             return Err(libc::ENOENT);
         }
-        // Pairs with the user's store-release of the CQ head.
-        if self.cq_tail.wrapping_sub(self.q.cq_head().load(Ordering::Acquire)) >= self.q.cq_entries {
+        if !self.sh.cq_has_space() {
             return Err(libc::EBUSY);
         }
         Ok(())
     }
 
     fn take(&mut self) -> offload_sqe {
-        let sqe = self.q.read_sqe(*self.sq_head);
+        let q = &self.sh.q;
+        let sqe = q.read_sqe(*self.sq_head);
         *self.sq_head = self.sq_head.wrapping_add(1);
-        self.q.sq_head().store(*self.sq_head, Ordering::Release);
+        q.sq_head().store(*self.sq_head, Ordering::Release);
         sqe
     }
 
     fn untake(&mut self) {
         *self.sq_head = self.sq_head.wrapping_sub(1);
-        self.q.sq_head().store(*self.sq_head, Ordering::Release);
+        self.sh.q.sq_head().store(*self.sq_head, Ordering::Release);
     }
 
     fn post(&mut self, cqe: offload_cqe) {
-        self.q.write_cqe(*self.cq_tail, &cqe);
-        *self.cq_tail = self.cq_tail.wrapping_add(1);
-        self.q.cq_tail().store(*self.cq_tail, Ordering::Release);
+        self.sh.post(cqe, false);
+    }
+
+    fn helpers(&mut self) -> Option<&mut dyn Helpers> {
+        if self.worker {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+impl Helpers for EmulatedQueue<'_> {
+    fn reserve(&mut self) {
+        lock(&self.sh.cq).reserved += 1;
+    }
+
+    fn wait_cq(&mut self) -> bool {
+        // The user reaps, helpers post, without the state lock held here.
+        while !self.sh.cq_has_space() {
+            if self.sh.stopping.load(Ordering::Relaxed) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        true
+    }
+
+    fn run_async(&mut self, chain: Vec<offload_sqe>, allowlist: [u64; table::BITMAP_WORDS]) {
+        let chain = Chain { sqes: chain, allowlist };
+        let start = {
+            let mut pool = lock(&self.sh.pool);
+            pool.queue.push_back(chain);
+            let start = pool.helpers - pool.busy < pool.queue.len() as u32 && pool.helpers < ASYNC_MAX;
+            if start {
+                pool.helpers += 1;
+            }
+            start
+        };
+        self.sh.pool_cv.notify_one();
+        if start {
+            let sh = Arc::clone(self.sh);
+            let spawned = std::thread::Builder::new().name("offload-emu-a".into()).spawn(move || helper_main(sh));
+            if spawned.is_err() {
+                // As the kernel does without a helper: the worker runs it.
+                let mut pool = lock(&self.sh.pool);
+                pool.helpers -= 1;
+                let chain = if pool.helpers == 0 { pool.queue.pop_back() } else { None };
+                drop(pool);
+                if let Some(chain) = chain {
+                    self.sh.run_chain(chain);
+                }
+            }
+        }
+    }
+}
+
+/// A helper thread: runs the chains handed to it, one at a time, each in
+/// order, until the ring is dropped.
+fn helper_main(sh: Arc<EmuShared>) {
+    block_signals();
+    let mut pool = lock(&sh.pool);
+    loop {
+        if pool.stop {
+            // Chains no helper started: cancelled, as the kernel's release does.
+            let left: Vec<Chain> = pool.queue.drain(..).collect();
+            pool.helpers -= 1;
+            drop(pool);
+            for chain in left {
+                for sqe in chain.sqes {
+                    sh.post(offload_cqe { user_data: sqe.user_data, res: -(libc::ECANCELED as i64) }, true);
+                }
+            }
+            sh.posted();
+            return;
+        }
+        let Some(chain) = pool.queue.pop_front() else {
+            pool = sh.pool_cv.wait(pool).unwrap_or_else(|e| e.into_inner());
+            continue;
+        };
+        pool.busy += 1;
+        drop(pool);
+        sh.run_chain(chain);
+        pool = lock(&sh.pool);
+        pool.busy -= 1;
     }
 }
 
 impl EmuShared {
     /// Runs up to `to_submit` entries (the kernel's `offload_submit()`),
     /// then tells waiters and the eventfd about what it posted.
-    fn submit(&self, to_submit: u32, worker: bool) -> Submitted {
+    fn submit(self: &Arc<Self>, to_submit: u32, worker: bool) -> Submitted {
         let done = {
             let mut st = lock(&self.state);
-            let EmuState { sq_head, cq_tail, exec } = &mut *st;
-            let mut queue = EmulatedQueue { q: &self.q, sq_head, cq_tail, stopping: &self.stopping };
+            let EmuState { sq_head, exec } = &mut *st;
+            let mut queue = EmulatedQueue { sh: self, sq_head, worker };
             if worker {
                 // Under the lock `Drop` reads `in_call` with: either it sees
                 // this call coming, or this sees `stop`.
@@ -331,6 +507,46 @@ impl EmuShared {
         done
     }
 
+    /// Whether a CQ slot is free: the CQ holds fewer than its size, with
+    /// the slots reserved for helpers' entries. Pairs with the user's
+    /// store-release of the CQ head.
+    fn cq_has_space(&self) -> bool {
+        let cq = lock(&self.cq);
+        let used = cq.tail.wrapping_sub(self.q.cq_head().load(Ordering::Acquire)).wrapping_add(cq.reserved);
+        used < self.q.cq_entries
+    }
+
+    /// Posts a CQE; `reserved`: into a slot reserved for a helper's entry.
+    fn post(&self, cqe: offload_cqe, reserved: bool) {
+        let mut cq = lock(&self.cq);
+        if reserved {
+            cq.reserved -= 1;
+        }
+        self.q.write_cqe(cq.tail, &cqe);
+        cq.tail = cq.tail.wrapping_add(1);
+        self.q.cq_tail().store(cq.tail, Ordering::Release);
+    }
+
+    /// A helper runs a chain taken for `OFFLOAD_SQE_ASYNC`: in order, the
+    /// rest cancelled after a failed link, as `offload_async_run()` does.
+    fn run_chain(&self, chain: Chain) {
+        let mut failed = false;
+        for sqe in chain.sqes {
+            let res = if failed || self.stopping.load(Ordering::Relaxed) {
+                -(libc::ECANCELED as i64)
+            } else {
+                run(&chain.allowlist, &sqe, OFFLOAD_SQE_FLAGS_ALL)
+            };
+            failed = res < 0 && sqe.flags & OFFLOAD_SQE_LINK != 0;
+            if res < 0 || sqe.flags & OFFLOAD_SQE_SKIP_SUCCESS == 0 {
+                self.post(offload_cqe { user_data: sqe.user_data, res }, true);
+                self.posted();
+            } else {
+                lock(&self.cq).reserved -= 1;
+            }
+        }
+    }
+
     fn posted(&self) {
         if let Some(efd) = &*lock(&self.eventfd) {
             signal_eventfd(efd.as_fd());
@@ -348,7 +564,7 @@ impl EmuShared {
     fn has_work(&self) -> bool {
         let st = lock(&self.state);
         let queued = self.q.sq_tail().load(Ordering::Acquire).wrapping_sub(st.sq_head);
-        queued > 0 && st.cq_tail.wrapping_sub(self.q.cq_head().load(Ordering::Acquire)) < self.q.cq_entries
+        queued > 0 && self.cq_has_space()
     }
 
     /// `OFFLOAD_ENTER_GETEVENTS`: waits until the CQ holds `min` CQEs (or
@@ -364,6 +580,16 @@ impl EmuShared {
             }
             ev = self.posted_cv.wait(ev).unwrap_or_else(|e| e.into_inner());
         }
+    }
+}
+
+/// The kernel's io threads take no signals: neither do the emulated ones.
+fn block_signals() {
+    // SAFETY: a full, initialized signal set; this thread's own mask.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
     }
 }
 
@@ -385,13 +611,7 @@ fn gettid() -> i32 {
 /// good (`OFFLOAD_SQ_WORKER_GONE`) when the thread that created the ring
 /// exits.
 fn worker_main(sh: Arc<EmuShared>, cfg: WorkerConfig, creator: (i32, i32), started: mpsc::Sender<Result<(), i32>>) {
-    // The kernel's io threads take no signals: neither does this one.
-    // SAFETY: a full, initialized signal set; this thread's own mask.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
-    }
+    block_signals();
     let pinned = cfg.cpu.map_or(Ok(()), pin_to);
     let refused = pinned.is_err();
     // The creator waits for this answer before the ring exists.
@@ -479,7 +699,10 @@ impl Emulator {
     pub(crate) fn new(q: Queues, worker: Option<WorkerConfig>) -> std::io::Result<Emulator> {
         let sh = Arc::new(EmuShared {
             q,
-            state: Mutex::new(EmuState { sq_head: 0, cq_tail: 0, exec: Exec::new(table::bitmap()) }),
+            state: Mutex::new(EmuState { sq_head: 0, exec: Exec::new(table::bitmap()) }),
+            cq: Mutex::new(CqState::default()),
+            pool: Mutex::new(Pool::default()),
+            pool_cv: Condvar::new(),
             events: Mutex::new(Events::default()),
             posted_cv: Condvar::new(),
             wake_cv: Condvar::new(),
@@ -606,6 +829,8 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         let Some(handle) = self.worker.take() else { return };
         self.sh.stopping.store(true, Ordering::Relaxed);
+        lock(&self.sh.pool).stop = true;
+        self.sh.pool_cv.notify_all();
         let busy = {
             let mut ev = lock(&self.sh.events);
             ev.stop = true;

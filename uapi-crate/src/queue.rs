@@ -152,7 +152,8 @@ pub(crate) fn emulated_params(sq_entries: u32, cq_entries: u32, flags: u32) -> o
         features: crate::sys::OFFLOAD_FEAT_SQE_LINK
             | crate::sys::OFFLOAD_FEAT_SQE_SKIP_SUCCESS
             | crate::sys::OFFLOAD_FEAT_WORKER
-            | crate::sys::OFFLOAD_FEAT_GETEVENTS,
+            | crate::sys::OFFLOAD_FEAT_GETEVENTS
+            | crate::sys::OFFLOAD_FEAT_SQE_ASYNC,
         ring_size: size,
         sq_head_off: 0,
         sq_tail_off: 64,

@@ -6,11 +6,12 @@
 mod common;
 
 use std::os::fd::{AsFd, AsRawFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use syscall_offload::op::{self, Op};
-use syscall_offload::{Backend, ErrorKind, Ring, SqFlags};
+use syscall_offload::{Backend, ErrorKind, Ring, SqFlags, SqeFlags};
 
 const LONG_IDLE: Duration = Duration::from_secs(5);
 
@@ -371,5 +372,151 @@ fn a_batch_on_a_worker_ring_waits_for_every_entry() {
         assert_eq!((res.get(w).unwrap(), res.get(rd).unwrap()), (18, 18));
         assert_eq!(&out, msg);
         assert_eq!(res.ran_count(), 11);
+    }
+}
+
+/// Writes `bytes` to a pipe directly.
+fn put(fd: &std::os::fd::OwnedFd, bytes: &[u8]) {
+    // SAFETY: a live buffer of that length.
+    assert_eq!(unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) }, bytes.len() as isize);
+}
+
+fn reap(r: &mut Ring) -> Vec<(u64, i64)> {
+    r.completions().map(|c| (c.user_data, c.res)).collect()
+}
+
+/// Pushes the entry of `op` with `ASYNC` (and `more` flags).
+///
+/// # Safety
+///
+/// As for `Ring::push`: the builder (which holds the fd) and its buffer
+/// must outlive the entry.
+unsafe fn push_async<'a>(r: &mut Ring, op: &mut impl op::Op<'a>, id: u64, more: SqeFlags) {
+    let e = op.entry().flags(SqeFlags::ASYNC | more).user_data(id);
+    // SAFETY: the caller's promise.
+    unsafe { r.push(&e).unwrap() };
+}
+
+#[test]
+fn a_blocking_async_read_does_not_stall_a_later_write() {
+    for b in worker_backends() {
+        let mut r = worker_ring(b, 8, LONG_IDLE);
+        let (rx, tx) = pipe();
+        let mut buf = [0u8; 8];
+        let mut read = op::Read::new(&rx, &mut buf);
+        // SAFETY: the builder, its buffer and the fds live until both
+        // entries have completed (below).
+        unsafe { push_async(&mut r, &mut read, 1, SqeFlags::empty()) };
+        // Without ASYNC the read would block the worker, and this write
+        // behind it would never run.
+        // SAFETY: a static buffer; `tx` lives until the completions came.
+        unsafe { r.push(&op::Write::new(&tx, b"hi").entry().user_data(2)).unwrap() };
+        r.submit().unwrap();
+        eventually(10, "both completions", || r.cq_len() == 2);
+        let mut cs = reap(&mut r);
+        cs.sort_unstable();
+        assert_eq!(cs, [(1, 2), (2, 2)], "{b:?}");
+        drop(read);
+        assert_eq!(&buf[..2], b"hi");
+    }
+}
+
+#[test]
+fn an_async_chain_runs_in_order_on_a_helper() {
+    for b in worker_backends() {
+        let mut r = worker_ring(b, 8, LONG_IDLE);
+        let (rx, tx) = pipe();
+        let (rx2, tx2) = pipe();
+        let mut buf = [0u8; 8];
+        let mut read = op::Read::new(&rx, &mut buf);
+        // SAFETY: the builder, the buffers (static or kept) and the fds
+        // live until the completions came.
+        unsafe {
+            push_async(&mut r, &mut read, 1, SqeFlags::LINK);
+            r.push(&op::Write::new(&tx2, b"after").entry().user_data(2)).unwrap();
+            r.push(&op::Write::new(&tx, b"go").entry().user_data(3)).unwrap();
+        }
+        r.submit().unwrap();
+        eventually(10, "three completions", || r.cq_len() == 3);
+        let cs = reap(&mut r);
+        let pos = |id| cs.iter().position(|c| c.0 == id).unwrap();
+        assert!(pos(1) < pos(2), "{b:?}: the chain keeps its order: {cs:?}");
+        assert!(pos(3) < pos(1), "{b:?}: the write behind the chain ran first: {cs:?}");
+        assert_eq!([cs[pos(1)].1, cs[pos(2)].1, cs[pos(3)].1], [2, 5, 2]);
+        let mut out = [0u8; 5];
+        // SAFETY: a live buffer.
+        assert_eq!(unsafe { libc::read(rx2.as_raw_fd(), out.as_mut_ptr().cast(), 5) }, 5);
+        assert_eq!(&out, b"after");
+    }
+}
+
+#[test]
+fn a_failed_entry_of_an_async_chain_cancels_the_rest_of_it() {
+    for b in worker_backends() {
+        let mut r = worker_ring(b, 8, LONG_IDLE);
+        // SAFETY: no pointers.
+        unsafe {
+            let e = op::Close::new(None).entry().flags(SqeFlags::ASYNC | SqeFlags::LINK).user_data(1);
+            r.push(&e).unwrap();
+            r.push(&op::Getpid::new().entry().user_data(2)).unwrap();
+            r.push(&op::Getpid::new().entry().user_data(3)).unwrap();
+        }
+        r.submit_and_wait(3).unwrap();
+        let mut cs = reap(&mut r);
+        cs.sort_unstable();
+        assert_eq!(cs, [(1, -libc::EBADF as i64), (2, -libc::ECANCELED as i64), (3, pid())], "{b:?}");
+    }
+}
+
+#[test]
+fn at_most_four_async_chains_run_at_once() {
+    for b in worker_backends() {
+        let mut r = worker_ring(b, 16, LONG_IDLE);
+        let pipes: Vec<_> = (0..5).map(|_| pipe()).collect();
+        // The fifth has data, but waits for a helper.
+        put(&pipes[4].1, b"5");
+        let mut reads: Vec<_> = pipes
+            .iter()
+            .map(|(rx, _)| op::Read::new(Arc::new(rx.try_clone().unwrap()), Vec::with_capacity(1)))
+            .collect();
+        for (i, read) in reads.iter_mut().enumerate() {
+            // SAFETY: the builders (their Vecs and fds) live until every
+            // read has completed (the end of the test).
+            unsafe { push_async(&mut r, read, i as u64, SqeFlags::empty()) };
+        }
+        // SAFETY: no pointers.
+        unsafe { r.push(&op::Getpid::new().entry().user_data(9)).unwrap() };
+        r.submit().unwrap();
+        eventually(10, "the worker goes on", || r.cq_len() >= 1);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(reap(&mut r), [(9, pid())], "{b:?}: four helpers block, the fifth chain waits");
+        put(&pipes[0].1, b"1");
+        eventually(10, "the first read and then the fifth", || r.cq_len() == 2);
+        let mut cs = reap(&mut r);
+        cs.sort_unstable();
+        assert_eq!(cs, [(0, 1), (4, 1)], "{b:?}");
+        for (_, tx) in &pipes[1..4] {
+            put(tx, b"x");
+        }
+        eventually(10, "the rest", || r.cq_len() == 3);
+        drop(reads);
+    }
+}
+
+#[test]
+fn dropping_a_worker_ring_with_a_blocked_helper_does_not_wait_for_it() {
+    for b in worker_backends() {
+        let mut r = worker_ring(b, 4, LONG_IDLE);
+        let (rx, tx) = pipe();
+        // Leaked: the helper may write it after the ring is gone.
+        let read = Box::leak(Box::new(op::Read::new(Arc::new(rx), Vec::with_capacity(4))));
+        // SAFETY: the builder, its buffer and its fd are leaked.
+        unsafe { push_async(&mut r, read, 1, SqeFlags::empty()) };
+        r.submit().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let t = Instant::now();
+        drop(r);
+        assert!(t.elapsed() < Duration::from_secs(2), "{b:?}: the drop waited for the blocked read");
+        put(&tx, b"late");
     }
 }
