@@ -104,11 +104,12 @@ macro_rules! offloadable {
         /// `sendmmsg(fd, msgs, vlen, flags)`
         sendmmsg Sendmmsg(SYS_sendmmsg) plain { fd: Fd<'a> as into, msgs: &'a mut [SendMmsgHdr<'a>], flags: MsgFlags }
             |s| args([s.fd.raw(), s.msgs.as_mut_ptr() as u64, s.msgs.len() as u64, s.flags.bits() as u64]);
-        /// `recvmmsg(fd, msgs, vlen, flags, timeout)`
+        /// `recvmmsg(fd, msgs, vlen, flags, timeout)`; the kernel writes the
+        /// time left back into `timeout`
         recvmmsg Recvmmsg(SYS_recvmmsg) plain {
-            fd: Fd<'a> as into, msgs: &'a mut [RecvMmsgHdr<'a>], flags: RecvFlags, timeout: Option<&'a libc::timespec>
+            fd: Fd<'a> as into, msgs: &'a mut [RecvMmsgHdr<'a>], flags: RecvFlags, timeout: Option<&'a mut libc::timespec>
         }
-            |s| args([s.fd.raw(), s.msgs.as_mut_ptr() as u64, s.msgs.len() as u64, s.flags.bits() as u64, opt_ref(&s.timeout)]);
+            |s| args([s.fd.raw(), s.msgs.as_mut_ptr() as u64, s.msgs.len() as u64, s.flags.bits() as u64, opt_mut(&mut s.timeout)]);
         /// `getsockname(fd, addr, &addrlen)`
         getsockname Getsockname(SYS_getsockname) plain { fd: Fd<'a> as into, addr: &'a mut SockAddrBuf }
             |s| { let (p, l) = s.addr.ptrs(); args([s.fd.raw(), p, l]) };
