@@ -80,13 +80,13 @@ fn static_files_over_keepalive_match_byte_for_byte() {
         eprintln!("--- nginx {mode}");
         let Some(mut s) = nginx(&mode) else { return };
         let port = s.port;
-        let hs: Vec<_> = (0..12)
+        let hs: Vec<_> = (0..scaled(12))
             .map(|t| {
                 std::thread::spawn(move || {
                     let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
                     sock.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
                     let mut r = BufReader::new(sock);
-                    for i in 0..30 {
+                    for i in 0..scaled(30) {
                         let n = SIZES[(i + t) % SIZES.len()];
                         let body = get(&mut r, &format!("/f{n}"));
                         assert!(body == pattern(n, n as u8), "f{n} differs");

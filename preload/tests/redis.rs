@@ -153,12 +153,13 @@ fn bgsave_fork_during_load_sends_each_reply_once() {
     for mode in modes() {
         let Some(mut s) = redis_server(&mode, "bgsave", &["--dbfilename", "dump.rdb"]) else { return };
         let port = s.port;
+        let per_worker = scaled(1500) as i64;
         let workers: Vec<_> = (0..4)
             .map(|w| {
                 std::thread::spawn(move || {
                     let sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
                     let mut r = Redis::new(sock);
-                    for i in 0..1500 {
+                    for i in 0..per_worker {
                         let k = format!("w{w}:{i}");
                         // A pipeline of two: SET then INCR, replies in order, once each.
                         let mut b = cmd(&[b"SET", k.as_bytes(), k.as_bytes()]);
@@ -181,7 +182,7 @@ fn bgsave_fork_during_load_sends_each_reply_once() {
             w.join().unwrap();
         }
         assert_eq!(c.call(&[b"SAVE"]), Reply::Status("OK".into()));
-        assert_eq!(c.call(&[b"DBSIZE"]), Reply::Int(4 * 1500 + 4));
+        assert_eq!(c.call(&[b"DBSIZE"]), Reply::Int(4 * per_worker + 4));
         shutdown_redis(&mut s);
         s.check_mode_used();
         // The RDB file loads, with every key.
@@ -191,8 +192,8 @@ fn bgsave_fork_during_load_sends_each_reply_once() {
             return;
         };
         let mut c = Redis::new(s2.connect());
-        assert_eq!(c.call(&[b"DBSIZE"]), Reply::Int(4 * 1500 + 4), "{mode}: RDB did not load every key");
-        assert_eq!(c.call(&[b"GET", b"n3"]), Reply::Bulk(Some(b"1500".to_vec())));
+        assert_eq!(c.call(&[b"DBSIZE"]), Reply::Int(4 * per_worker + 4), "{mode}: RDB did not load every key");
+        assert_eq!(c.call(&[b"GET", b"n3"]), Reply::Bulk(Some(per_worker.to_string().into_bytes())));
         shutdown_redis(&mut s2);
     }
 }
@@ -212,17 +213,18 @@ fn wait_no_child(c: &mut Redis) {
 fn appendonly_file_holds_every_write_in_order() {
     for_modes("aof", &["--appendonly", "yes", "--appendfsync", "always"], |s| {
         let mut r = Redis::new(s.connect());
-        for i in 0..300 {
+        for i in 0..scaled(300) as i64 {
             assert_eq!(r.call(&[b"RPUSH", b"log", format!("e{i}").as_bytes()]), Reply::Int(i + 1));
         }
         let Reply::Array(items) = r.call(&[b"LRANGE", b"log", b"0", b"-1"]) else { panic!() };
-        assert_eq!(items.len(), 300);
+        let n = scaled(300);
+        assert_eq!(items.len(), n);
         // The AOF (a directory of files since Redis 7) holds the RPUSHes in order.
         let mut aof = Vec::new();
         collect_files(&s.dir, &mut aof);
         let text = String::from_utf8_lossy(&aof);
         let mut at = 0;
-        for i in 0..300 {
+        for i in 0..n {
             let needle = format!("$2\r\ne{i}\r\n");
             let needle = if i >= 10 { format!("${}\r\ne{i}\r\n", format!("e{i}").len()) } else { needle };
             let pos = text[at..].find(&needle).unwrap_or_else(|| panic!("{}: e{i} missing from the AOF after {at}", s.mode));

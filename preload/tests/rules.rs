@@ -51,15 +51,15 @@ fn buffered_data_is_reported_ready_in_every_loop_kind() {
         for (kind, chunk) in [("lt", 100), ("et", 4096), ("poll", 100), ("select", 100)] {
             eprintln!("--- {mode} {kind}");
             let mut s = evloop(&mode, kind, chunk, &[], &[]);
-            echo_stream(&s, 3000);
+            echo_stream(&s, scaled(3000));
             // Several clients at once.
-            let hs: Vec<_> = (0..8)
+            let hs: Vec<_> = (0..scaled(8))
                 .map(|_| {
                     let sock = s.connect();
                     std::thread::spawn(move || {
                         let mut r = BufReader::new(sock.try_clone().unwrap());
                         let mut w = sock;
-                        for i in 0..200 {
+                        for i in 0..scaled(200) {
                             w.write_all(format!("E{i}\n").as_bytes()).unwrap();
                             let mut l = String::new();
                             r.read_line(&mut l).unwrap();
@@ -86,7 +86,7 @@ fn short_writes_are_repaired_in_order() {
     for mode in modes() {
         let mut s = evloop(&mode, "lt", 4096, &[], &[]);
         slow_big_reply(&s, 600_000);
-        echo_stream(&s, 500);
+        echo_stream(&s, scaled(500));
         quit(&mut s);
         s.check_mode_used();
     }
@@ -137,7 +137,7 @@ fn injected_short_writes_and_eagain_take_the_repair_path() {
         for inject in ["short", "eagain"] {
             eprintln!("--- {mode} inject={inject}");
             let mut s = evloop(&mode, "lt", 100, &[], &[("OFFLOAD_PRELOAD_INJECT", inject)]);
-            echo_stream(&s, 1000);
+            echo_stream(&s, scaled(1000));
             slow_big_reply(&s, 200_000);
             quit(&mut s);
             s.check_mode_used();
@@ -155,7 +155,7 @@ fn fork_child_never_sends_the_parents_bytes() {
         let mut s = evloop(&mode, "lt", 4096, &[], &[]);
         let sock = s.connect();
         let mut r = BufReader::new(sock.try_clone().unwrap());
-        for _ in 0..20 {
+        for _ in 0..scaled(20) {
             (&sock).write_all(b"F\nE-done\n").unwrap();
             for want in ["before-fork\n", "after-fork\n", "E-done\n"] {
                 let mut l = String::new();
@@ -196,10 +196,10 @@ fn signal_handler_that_writes_does_not_deadlock() {
         let sig = s.connect();
         (&sig).write_all(b"S\n").unwrap();
         let t = Instant::now();
-        echo_stream(&s, 5000);
+        echo_stream(&s, scaled(5000));
         let mut c = s.connect();
         let mut r = BufReader::new(c.try_clone().unwrap());
-        for i in 0..300 {
+        for i in 0..scaled(300) {
             c.write_all(format!("E{i}\n").as_bytes()).unwrap();
             let mut l = String::new();
             r.read_line(&mut l).unwrap();

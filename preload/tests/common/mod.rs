@@ -64,6 +64,16 @@ pub fn modes() -> Vec<String> {
     }
 }
 
+/// Counts for loops: smaller on a kernel with offload, which here means a
+/// TCG guest where everything is 10-100 times slower.
+pub fn scaled(n: usize) -> usize {
+    if syscall_offload::raw::kernel_has_offload() {
+        (n / 3).max(1)
+    } else {
+        n
+    }
+}
+
 pub fn have(bin: &str) -> bool {
     Path::new(bin).exists()
 }
