@@ -12,8 +12,10 @@ BUILD=${1:?usage: vm-manifest.sh BUILD}
 mkdir -p "$BUILD/preload"
 cp "$root/target/release/liboffload_preload.so" "$BUILD/preload/"
 so=$BUILD/preload/liboffload_preload.so
+# Sized for TCG: about 7 minutes together. Off shows the checks are sound.
 for mode in off inline worker; do
-	printf 'preload-redis-bench-%s\t%s/vm/redis-bench.sh %s %s\n' "$mode" "$here" "$so" "$mode"
-	printf 'preload-nginx-wrk-%s\t%s/vm/nginx-wrk.sh %s %s\n' "$mode" "$here" "$so" "$mode"
+	n=20000; [ "$mode" = off ] && n=10000
+	printf 'preload-redis-bench-%s\tN=%s %s/vm/redis-bench.sh %s %s\n' "$mode" "$n" "$here" "$so" "$mode"
+	printf 'preload-nginx-wrk-%s\tWRK_SECONDS=2 %s/vm/nginx-wrk.sh %s %s\n' "$mode" "$here" "$so" "$mode"
 done
-printf 'preload-figures\t%s/vm/figures.sh %s\n' "$here" "$so"
+printf 'preload-figures\tN=20000 %s/vm/figures.sh %s\n' "$here" "$so"
