@@ -8,7 +8,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 BUILD=${1:?usage: vm-manifest.sh BUILD}
-(cd "$root" && cargo build --release -q -p offload-preload) >&2
+# The release shim for the lines below, and the debug one next to the
+# cargo test binaries that vm-test.sh runs in the guest (cargo test does
+# not build a cdylib by itself, and the guest cannot build).
+(cd "$root" && cargo build --release -q -p offload-preload && cargo build -q -p offload-preload --lib) >&2
 mkdir -p "$BUILD/preload"
 cp "$root/target/release/liboffload_preload.so" "$BUILD/preload/"
 so=$BUILD/preload/liboffload_preload.so

@@ -14,13 +14,30 @@ pub fn target_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-/// The shim. `cargo test` builds the cdylib next to the test binaries.
+/// The shim. `cargo test` does not build a cdylib for integration tests,
+/// so the first call builds it with the cargo that runs the tests (on the
+/// host; in the VM the tree is read-only and preload/vm-manifest.sh built
+/// it beforehand).
 pub fn shim() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     if let Ok(p) = std::env::var("OFFLOAD_PRELOAD_SO") {
         return p.into();
     }
     let p = target_dir().join("liboffload_preload.so");
-    assert!(p.exists(), "{} is missing: build the workspace first", p.display());
+    BUILT.call_once(|| {
+        if syscall_offload::raw::kernel_has_offload() && p.exists() {
+            return; // the VM
+        }
+        let release = target_dir().ends_with("release");
+        let mut c = Command::new(env!("CARGO"));
+        c.args(["build", "--quiet", "-p", "offload-preload", "--lib"]).current_dir(env!("CARGO_MANIFEST_DIR"));
+        if release {
+            c.arg("--release");
+        }
+        let st = c.status().expect("run cargo build for the shim");
+        assert!(st.success(), "cargo build -p offload-preload failed");
+    });
+    assert!(p.exists(), "{} is missing: cargo build -p offload-preload", p.display());
     p
 }
 
