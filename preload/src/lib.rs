@@ -464,7 +464,9 @@ pub unsafe extern "C" fn ppoll(
     let direct = || raw(libc::SYS_ppoll, &[fds as u64, n, tmo as u64, mask as u64, 8]);
     if mask.is_null() {
         // SAFETY: the application passed a timespec or NULL.
-        let ms = unsafe { tmo.as_ref() }.map_or(-1, |t| (t.tv_sec * 1000 + (t.tv_nsec + 999_999) / 1_000_000) as c_int);
+        let ms = unsafe { tmo.as_ref() }.map_or(-1, |t| {
+            (t.tv_sec.saturating_mul(1000).saturating_add((t.tv_nsec + 999_999) / 1_000_000)).clamp(0, c_int::MAX as i64) as c_int
+        });
         let r = with(|t, cfg| t.poll(cfg, fds, n, ms));
         return ret(r.unwrap_or_else(direct)) as c_int;
     }
