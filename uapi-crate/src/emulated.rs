@@ -299,6 +299,17 @@ struct Events {
     gone: bool,
     /// Times the worker woke from idle (fdinfo's `Wakeups`).
     wakeups: u64,
+    /// Threads waiting on `posted_cv` for CQEs: only then does posting
+    /// notify it (std's `Condvar::notify_all` is a `futex` call even with
+    /// nobody waiting, and an inline submission makes no call of its own).
+    cq_waiters: u32,
+    /// Unit tests: the worker sleeps, waiting for a wakeup (fdinfo's
+    /// `WorkerState: idle`).
+    #[cfg(test)]
+    idle: bool,
+    /// Unit tests: the worker goes idle now, as if its idle time were over.
+    #[cfg(test)]
+    idle_now: bool,
 }
 
 /// What an emulated ring shares with its worker thread.
@@ -551,8 +562,17 @@ impl EmuShared {
         if let Some(efd) = &*lock(&self.eventfd) {
             signal_eventfd(efd.as_fd());
         }
-        lock(&self.events).posted += 1;
-        self.posted_cv.notify_all();
+        let waiters = {
+            let mut ev = lock(&self.events);
+            ev.posted += 1;
+            ev.cq_waiters
+        };
+        // A waiter counts itself and checks the CQ under the events lock,
+        // and this looked after writing the CQ tail: either it saw the new
+        // tail or it is counted here.
+        if waiters > 0 {
+            self.posted_cv.notify_all();
+        }
     }
 
     fn cq_ready(&self) -> u32 {
@@ -578,7 +598,9 @@ impl EmuShared {
             if worker && ev.gone {
                 return Err(libc::EOWNERDEAD);
             }
+            ev.cq_waiters += 1;
             ev = self.posted_cv.wait(ev).unwrap_or_else(|e| e.into_inner());
+            ev.cq_waiters -= 1;
         }
     }
 }
@@ -641,14 +663,23 @@ fn worker_main(sh: Arc<EmuShared>, cfg: WorkerConfig, creator: (i32, i32), start
             nap = NAP_MIN;
             continue;
         }
-        if last_work.elapsed() < cfg.idle {
+        #[cfg(test)]
+        let idle_now = std::mem::take(&mut lock(&sh.events).idle_now);
+        #[cfg(not(test))]
+        let idle_now = false;
+        if last_work.elapsed() < cfg.idle && !idle_now {
             std::thread::sleep(nap);
             nap = (nap * 2).min(NAP_MAX);
             continue;
         }
-        // Going to sleep: set the flag, full barrier, look at the tail once
-        // more. Pairs with the user's tail store, fence(SeqCst), flag load:
-        // either the user sees the flag and wakes us, or we see the tail.
+        // Going to sleep. As the kernel's prepare_to_wait(): from here on a
+        // wakeup counts; one asked for while the worker was awake is moot
+        // (the check below sees what it was about), else it would cut the
+        // next sleep short and count as a wakeup.
+        lock(&sh.events).wake = false;
+        // Set the flag, full barrier, look at the tail once more. Pairs
+        // with the user's tail store, fence(SeqCst), flag load: either the
+        // user sees the flag and wakes us, or we see the tail.
         flags.fetch_or(OFFLOAD_SQ_NEED_WAKEUP, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if sh.has_work() {
@@ -657,10 +688,18 @@ fn worker_main(sh: Arc<EmuShared>, cfg: WorkerConfig, creator: (i32, i32), start
         }
         {
             let mut ev = lock(&sh.events);
+            #[cfg(test)]
+            {
+                ev.idle = true;
+            }
             // Asleep, it still notices its creator's exit (the kernel's
             // worker is told; this one looks every 10 ms).
             while !ev.wake && !ev.stop && thread_alive(creator.0, creator.1) {
                 ev = sh.wake_cv.wait_timeout(ev, Duration::from_millis(10)).unwrap_or_else(|e| e.into_inner()).0;
+            }
+            #[cfg(test)]
+            {
+                ev.idle = false;
             }
             if !ev.wake && !ev.stop {
                 continue; // the creator is gone: the top of the loop says so
@@ -818,6 +857,19 @@ impl Emulator {
     #[cfg(test)]
     pub(crate) fn wakeups(&self) -> u64 {
         lock(&self.sh.events).wakeups
+    }
+
+    /// Whether the worker sleeps, waiting for a wakeup.
+    #[cfg(test)]
+    pub(crate) fn idle(&self) -> bool {
+        lock(&self.sh.events).idle
+    }
+
+    /// Makes the worker go idle as soon as it has nothing to take, as if
+    /// its idle time were over.
+    #[cfg(test)]
+    pub(crate) fn go_idle(&self) {
+        lock(&self.sh.events).idle_now = true;
     }
 }
 

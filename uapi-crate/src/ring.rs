@@ -1314,22 +1314,38 @@ mod tests {
         assert_eq!(w.enter_raw(0, 9, OFFLOAD_ENTER_GETEVENTS), Err(libc::EINVAL));
     }
 
+    fn emulator(ring: &Ring) -> &Emulator {
+        let Engine::Emulated(emu) = &ring.sh.engine else { unreachable!("an emulated ring") };
+        emu
+    }
+
     #[test]
     fn the_emulated_worker_counts_one_wakeup_per_sleep() {
-        let mut ring = worker(4, 2);
-        let Engine::Emulated(emu) = &ring.sh.engine else { unreachable!() };
-        assert_eq!(emu.wakeups(), 0);
+        // An idle time no run reaches: the worker goes to sleep when the
+        // test says so (`go_idle`), not when a timer that a slow CPU
+        // stretches says so.
+        let mut ring = worker(4, OFFLOAD_MAX_WORKER_IDLE_MS.into());
         for round in 1..=3 {
+            emulator(&ring).go_idle();
             let deadline = Instant::now() + Duration::from_secs(10);
-            while !ring.sq_flags().contains(SqFlags::NEED_WAKEUP) {
-                assert!(Instant::now() < deadline, "the worker never went idle");
+            while !emulator(&ring).idle() {
+                assert!(Instant::now() < deadline, "round {round}: the worker never went to sleep");
                 std::thread::sleep(Duration::from_millis(1));
             }
+            assert!(ring.sq_flags().contains(SqFlags::NEED_WAKEUP));
+            assert_eq!(emulator(&ring).wakeups(), round - 1, "round {round}: asleep");
+            // Asleep for sure: the submission's SQ_WAKEUP wakes it, and
+            // its GETEVENTS wait must not count again.
             push(&mut ring, &[op::Getpid::new().entry().user_data(round)]);
             ring.submit_and_wait(1).unwrap();
             assert_eq!(reaped(&mut ring), [(round, std::process::id() as i64)]);
-            let Engine::Emulated(emu) = &ring.sh.engine else { unreachable!() };
-            assert_eq!(emu.wakeups(), round);
+            assert_eq!(emulator(&ring).wakeups(), round, "round {round}: woken");
+            // Awake (for ten minutes): enter calls now wake nothing, and
+            // must not cut the next sleep short (counted as a wakeup).
+            assert_eq!(ring.enter_raw(0, 0, OFFLOAD_ENTER_SQ_WAKEUP), Ok(0));
+            assert_eq!(ring.enter_raw(0, 0, OFFLOAD_ENTER_GETEVENTS), Ok(0));
+            assert!(!emulator(&ring).idle());
+            assert_eq!(emulator(&ring).wakeups(), round, "round {round}: awake");
         }
     }
 
