@@ -2,7 +2,9 @@
 //! functions the shim interposes the way servers do (nonblocking sockets,
 //! its own output buffers, EPOLLOUT when a write is short).
 //!
-//! evloop PORT lt|et|poll|select CHUNK [sigwrite]
+//! evloop PORT lt|et|poll|select|forever CHUNK [sigwrite] [smallsnd]
+//!
+//! (`forever`: level-triggered epoll waiting without a timeout.)
 //!
 //! Protocol, one command a line:
 //!   E<text>  -> E<text>            echo
@@ -43,7 +45,9 @@ fn main() {
     let port: u16 = a[1].parse().unwrap();
     let kind = a[2].clone();
     let chunk: usize = a[3].parse().unwrap();
-    let sigwrite = a.get(4).is_some_and(|s| s == "sigwrite");
+    let sigwrite = a[4..].iter().any(|s| s == "sigwrite");
+    // An 8 KiB send buffer on accepted sockets: writes go short early.
+    let smallsnd = a[4..].iter().any(|s| s == "smallsnd");
     // SAFETY: plain libc calls on fds this program owns; buffers outlive calls.
     unsafe {
         let ls = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0);
@@ -76,9 +80,9 @@ fn main() {
             // Which fds are ready: (fd, readable, writable)
             let mut ready: Vec<(c_int, bool, bool)> = Vec::new();
             match kind.as_str() {
-                "lt" | "et" => {
+                "lt" | "et" | "forever" => {
                     let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 64];
-                    let n = libc::epoll_wait(ep, evs.as_mut_ptr(), 64, 1000);
+                    let n = libc::epoll_wait(ep, evs.as_mut_ptr(), 64, if kind == "forever" { -1 } else { 1000 });
                     if n < 0 && *libc::__errno_location() == libc::EINTR {
                         continue;
                     }
@@ -138,6 +142,10 @@ fn main() {
                             break;
                         }
                         // Nonblocking the way Redis does it: fcntl after accept.
+                        if smallsnd {
+                            let sz: c_int = 8192;
+                            libc::setsockopt(c, libc::SOL_SOCKET, libc::SO_SNDBUF, &sz as *const _ as *const _, 4);
+                        }
                         let fl = libc::fcntl(c, libc::F_GETFL);
                         libc::fcntl(c, libc::F_SETFL, fl | libc::O_NONBLOCK);
                         let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32 | et, u64: c as u64 };

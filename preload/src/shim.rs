@@ -22,6 +22,10 @@ const RISKY: usize = 32 * 1024;
 /// How long exit, exec and thread exit wait for backlogs to drain.
 const EXIT_DRAIN_MS: i64 = 5000;
 const SQ_ENTRIES: u32 = 1024;
+/// The longest a wait submitted with deferred writes blocks before the shim
+/// looks at their results (a short write makes a backlog that the shim, not
+/// the application, must retry). Under load the wait returns sooner anyway.
+const FLUSH_WAIT_MS: i64 = 10;
 
 thread_local! {
     /// Nesting depth of the shim on this thread: a call made while the shim
@@ -751,6 +755,10 @@ impl Thread {
             let has_fly = self.has_pending();
             let t = if !self.out.is_empty() || remaining == 0 || (has_fly && (self.risky || cfg.inject != Inject::None)) {
                 0
+            } else if has_fly && !(0..=FLUSH_WAIT_MS).contains(&remaining) {
+                // A write of this batch may go short while its wait blocks:
+                // bound the wait, look at the results, then wait again.
+                FLUSH_WAIT_MS
             } else if self.has_backlog() {
                 if remaining < 0 {
                     cfg.backlog_ms
@@ -959,8 +967,11 @@ impl Thread {
                 0 => 0,
                 _ => (deadline - now_ms()).max(0),
             };
-            let t = if !synth.is_empty() || remaining == 0 || (self.has_pending() && self.risky) {
+            let has_fly = self.has_pending();
+            let t = if !synth.is_empty() || remaining == 0 || (has_fly && self.risky) {
                 0
+            } else if has_fly && !(0..=FLUSH_WAIT_MS).contains(&remaining) {
+                FLUSH_WAIT_MS
             } else if self.has_backlog() {
                 if remaining < 0 {
                     cfg.backlog_ms

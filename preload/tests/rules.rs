@@ -130,6 +130,32 @@ fn tiny_rcvbuf_socket(port: u16) -> TcpStream {
     }
 }
 
+/// A loop that waits without a timeout and does not ask for EPOLLOUT (it
+/// believes its replies are sent): a deferred write that goes short inside
+/// the batch whose wait then blocks must still be finished by the shim.
+#[test]
+fn backlog_is_sent_while_the_loop_waits_forever() {
+    for mode in modes() {
+        let mut s = evloop(&mode, "forever", 4096, &["smallsnd"], &[]);
+        let sock = tiny_rcvbuf_socket(s.port);
+        // Under the shim's 32 KiB "large" mark, bigger than the room in the
+        // socket (8 KiB send buffer, 2 KiB receive buffer): the write goes
+        // short inside the batch whose wait blocks.
+        let n = 30_000;
+        let mut want: Vec<u8> = (0..n).map(|i| b'a' + (i % 23) as u8).collect();
+        want.push(b'\n');
+        for round in 0..5 {
+            (&sock).write_all(format!("B{n}\n").as_bytes()).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            let mut got = vec![0u8; n + 1];
+            (&sock).read_exact(&mut got).unwrap();
+            assert!(got == want, "{mode}: reply {round} differs");
+        }
+        quit(&mut s);
+        s.check_mode_used();
+    }
+}
+
 /// Injected faults make every deferred write take the repair path.
 #[test]
 fn injected_short_writes_and_eagain_take_the_repair_path() {
