@@ -115,8 +115,9 @@ trait Runner {
     /// Makes one batch of calls and checks every result. The time spent
     /// only waiting for another thread (worker, SQPOLL) to finish is
     /// returned (as this thread's CPU time), to be reported apart from
-    /// the application's own CPU.
-    fn batch(&mut self) -> Result<Duration, String>;
+    /// the application's own CPU, when `timed` (reading a CPU clock is a
+    /// system call: the counting pass reads none).
+    fn batch(&mut self, timed: bool) -> Result<Duration, String>;
     /// What runs the calls (kernel or emulated backend, ...).
     fn backend(&self) -> String;
 }
@@ -128,7 +129,7 @@ struct Direct {
 }
 
 impl Runner for Direct {
-    fn batch(&mut self) -> Result<Duration, String> {
+    fn batch(&mut self, _timed: bool) -> Result<Duration, String> {
         let fd: RawFd = match self.op {
             Op::Write => self.f.null.as_raw_fd(),
             _ => self.f.zero.as_raw_fd(),
@@ -163,7 +164,7 @@ struct Offload {
 }
 
 impl Runner for Offload {
-    fn batch(&mut self) -> Result<Duration, String> {
+    fn batch(&mut self, timed: bool) -> Result<Duration, String> {
         for i in 0..self.batch {
             let (nr, args) = self.f.raw(self.op, i);
             // SAFETY: the buffers and fds live in self.f, which outlives
@@ -173,17 +174,11 @@ impl Runner for Offload {
         self.ring.submit().map_err(|e| e.to_string())?;
         let mut waited = Duration::ZERO;
         if self.worker {
-            let c = count::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID);
-            let t = Instant::now();
-            let mut spins = 0u64;
-            while (self.ring.cq_len() as usize) < self.batch {
-                std::hint::spin_loop();
-                spins += 1;
-                if spins % (1 << 24) == 0 && t.elapsed() > Duration::from_secs(30) {
-                    return Err("worker: no completions for 30 s".into());
-                }
+            let c = if timed { count::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) } else { 0.0 };
+            spin_until(|| self.ring.cq_len() as usize >= self.batch)?;
+            if timed {
+                waited = Duration::from_nanos((count::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) - c) as u64);
             }
-            waited = Duration::from_nanos((count::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) - c) as u64);
         }
         let mut n = 0;
         for c in self.ring.completions() {
@@ -213,7 +208,7 @@ struct Uring {
 }
 
 impl Runner for Uring {
-    fn batch(&mut self) -> Result<Duration, String> {
+    fn batch(&mut self, timed: bool) -> Result<Duration, String> {
         use io_uring::{opcode, types};
         {
             let mut sq = self.ring.submission();
@@ -232,21 +227,16 @@ impl Runner for Uring {
         let mut waited = Duration::ZERO;
         if self.sqpoll {
             self.ring.submit().map_err(|e| e.to_string())?;
-            let c0 = count::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID);
-            let t = Instant::now();
-            loop {
-                let mut cq = self.ring.completion();
+            let c0 = if timed { count::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) } else { 0.0 };
+            let (ring, batch) = (&mut self.ring, self.batch);
+            spin_until(|| {
+                let mut cq = ring.completion();
                 cq.sync();
-                if cq.len() >= self.batch {
-                    break;
-                }
-                drop(cq);
-                std::hint::spin_loop();
-                if t.elapsed() > Duration::from_secs(30) {
-                    return Err("SQPOLL: no completions for 30 s".into());
-                }
+                cq.len() >= batch
+            })?;
+            if timed {
+                waited = Duration::from_nanos((count::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) - c0) as u64);
             }
-            waited = Duration::from_nanos((count::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) - c0) as u64);
         } else {
             self.ring.submit_and_wait(self.batch).map_err(|e| e.to_string())?;
         }
@@ -270,6 +260,24 @@ impl Runner for Uring {
     fn backend(&self) -> String {
         if self.sqpoll { "io_uring sqpoll" } else { "io_uring" }.into()
     }
+}
+
+/// Spins until `done`, making no system call (the clock is read only
+/// every 2^22 spins, to give up after 30 s).
+fn spin_until(mut done: impl FnMut() -> bool) -> Result<(), String> {
+    let mut spins = 0u64;
+    let mut t: Option<Instant> = None;
+    while !done() {
+        std::hint::spin_loop();
+        spins += 1;
+        if spins % (1 << 22) == 0 {
+            let t = *t.get_or_insert_with(Instant::now);
+            if t.elapsed() > Duration::from_secs(30) {
+                return Err("no completions for 30 s".into());
+            }
+        }
+    }
+    Ok(())
 }
 
 fn make(op: Op, mode: Mode, batch: usize) -> Result<Box<dyn Runner>, String> {
@@ -316,7 +324,7 @@ pub fn run(p: &Params) -> Result<Obj, String> {
     let batches = (p.calls / batch as u64).max(1);
     // Warm up: page in, wake the worker, fill the caches.
     for _ in 0..(batches / 20).clamp(1, 200) {
-        r.batch()?;
+        r.batch(true)?;
     }
     let pid = std::process::id() as i32;
     let t0 = Instant::now();
@@ -324,7 +332,7 @@ pub fn run(p: &Params) -> Result<Obj, String> {
     let p0 = count::clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
     let mut waited = Duration::ZERO;
     for _ in 0..batches {
-        waited += r.batch()?;
+        waited += r.batch(true)?;
     }
     let wall = t0.elapsed().as_nanos() as f64;
     let cpu = count::clock_ns(libc::CLOCK_THREAD_CPUTIME_ID) - c0;
@@ -352,7 +360,7 @@ pub fn run(p: &Params) -> Result<Obj, String> {
         let s0 = c.snapshot().map_err(|e| e.to_string())?;
         let s1 = c.snapshot().map_err(|e| e.to_string())?;
         for _ in 0..cb {
-            r.batch()?;
+            r.batch(false)?;
         }
         let s2 = c.snapshot().map_err(|e| e.to_string())?;
         drop(c);
