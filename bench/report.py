@@ -197,33 +197,36 @@ def plots(results, runs):
             ax.legend(fontsize=7)
         save(fig, "micro")
 
-    def servers(suite, keyf, name, title):
+    def servers(suite, groupf, barkey, name, title):
+        """A row per boot, a column per metric; groups of bars (one bar per
+        server variant) per test."""
         rs = [r for r in runs if r["suite"] == suite and "skipped" not in r]
         if not rs:
             return
-        g = group(rs, ["boot", "_k"]) if False else None
-        for r in rs:
-            r["_k"] = keyf(r)
-        g = group(rs, ["_k", "boot"])
-        ks = list(dict.fromkeys(r["_k"] for r in rs))
+        sb = [b for b in bl if any(r["boot"] == b for r in rs)]
+        groups = list(dict.fromkeys(groupf(r) for r in rs))
+        bars = list(dict.fromkeys(r[barkey] for r in rs))
         metrics = [("rps", "requests/s"), ("syscalls_per_req", "syscalls / request"), ("cpu_s_per_mreq", "CPU-s / M requests")]
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-        w = 0.8 / len(bl)
-        for ax, (m, t) in zip(axes, metrics):
-            for i, boot in enumerate(bl):
-                ax.bar([j + i * w for j in range(len(ks))], [med(g.get((k, boot), []), m) or 0 for k in ks], w, label=lab(boot))
-            ax.set_xticks([j + w * (len(bl) - 1) / 2 for j in range(len(ks))])
-            ax.set_xticklabels(ks, fontsize=7, rotation=30, ha="right")
-            ax.set_title(t)
-        axes[0].legend(fontsize=7)
-        fig.suptitle(title)
+        fig, axes = plt.subplots(len(sb), 3, figsize=(15, 3.6 * len(sb)), squeeze=False)
+        w = 0.8 / len(bars)
+        for row, boot in zip(axes, sb):
+            g = {}
+            for r in rs:
+                if r["boot"] == boot:
+                    g.setdefault((groupf(r), r[barkey]), []).append(r)
+            for ax, (m, t) in zip(row, metrics):
+                for i, b in enumerate(bars):
+                    ax.bar([j + i * w for j in range(len(groups))], [med(g.get((k, b), []), m) or 0 for k in groups], w, label=b)
+                ax.set_xticks([j + w * (len(bars) - 1) / 2 for j in range(len(groups))])
+                ax.set_xticklabels(groups, fontsize=8)
+                ax.set_title(f"{t}: {lab(boot)}", fontsize=9)
+            row[0].legend(fontsize=7)
+        fig.suptitle(title + " (medians)")
         save(fig, name)
-        for r in rs:
-            del r["_k"]
 
-    servers("echo", lambda r: r["mode"], "echo", "echo server (one server thread)")
-    servers("redis", lambda r: f"{r['config']} {r['test']} P{r['pipeline']}", "redis", "redis-server under redis-benchmark, 100 clients")
-    servers("nginx", lambda r: f"{r['config']} {r['file']}", "nginx", "nginx (1 worker) under wrk, 50 keep-alive connections")
+    servers("echo", lambda r: f"{r['size']} B, {r['conns']} conns", "mode", "echo", "echo server (one server thread)")
+    servers("redis", lambda r: f"{r['test']} -P {r['pipeline']}", "config", "redis", "redis-server under redis-benchmark, 100 clients")
+    servers("nginx", lambda r: r["file"], "config", "nginx", "nginx (1 worker) under wrk, keep-alive")
     return made
 
 

@@ -137,3 +137,23 @@ pub fn gettid() -> i32 {
     // SAFETY: gettid has no arguments.
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
+
+/// With two CPUs or more: pins the calling thread to CPU 0 and returns
+/// `Some(1)`, the CPU for a worker or SQPOLL thread, so that a thread
+/// spinning for completions never shares a CPU with the thread it waits
+/// for. `None` (and no pinning) on one CPU.
+pub fn pin_for_worker() -> Option<u32> {
+    let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if n < 2 {
+        return None;
+    }
+    // SAFETY: set is a plain cpu_set_t, zeroed then filled by the macros.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return None;
+        }
+    }
+    Some(1)
+}

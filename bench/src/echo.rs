@@ -185,12 +185,16 @@ fn serve_epoll(l: TcpListener, inline: bool) -> ! {
 const READ: u64 = 0;
 const WRITE: u64 = 1 << 32;
 
-fn serve_worker(l: TcpListener) -> ! {
+fn serve_worker(l: TcpListener, cpu: Option<u32>) -> ! {
     let ep = Epoll::new().expect("epoll");
     let lfd = l.as_raw_fd();
     ep.add(lfd, LISTENER).expect("epoll_ctl");
     let mut conns: Vec<Option<Conn>> = Vec::new();
-    let mut ring = Ring::builder(512).cq_entries(1024).worker(Duration::from_millis(1000)).build().expect("worker ring");
+    let mut b = Ring::builder(512).cq_entries(1024).worker(Duration::from_millis(1000));
+    if let Some(c) = cpu {
+        b = b.worker_cpu(c);
+    }
+    let mut ring = b.build().expect("worker ring");
     eprintln!("echo-server: offload backend {:?}, worker ring", ring.backend());
     let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     let mut reads = 0usize;
@@ -333,12 +337,15 @@ pub fn server(mode: &str) -> Result<(), String> {
     } else {
         l.set_nonblocking(true).map_err(|e| e.to_string())?;
     }
+    // The server thread on CPU 0, a worker ring's thread on CPU 1; the
+    // load generator where the scheduler puts it.
+    let cpu = count::pin_for_worker();
     println!("port {port}");
     std::io::stdout().flush().ok();
     match mode {
         "epoll" => serve_epoll(l, false),
         "inline" => serve_epoll(l, true),
-        "worker" => serve_worker(l),
+        "worker" => serve_worker(l, cpu),
         "uring" => serve_uring(l),
         _ => Err(format!("unknown server mode {mode}")),
     }

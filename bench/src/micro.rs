@@ -280,7 +280,7 @@ fn spin_until(mut done: impl FnMut() -> bool) -> Result<(), String> {
     Ok(())
 }
 
-fn make(op: Op, mode: Mode, batch: usize) -> Result<Box<dyn Runner>, String> {
+fn make(op: Op, mode: Mode, batch: usize, cpu: Option<u32>) -> Result<Box<dyn Runner>, String> {
     let f = Files::open(batch).map_err(|e| e.to_string())?;
     let want = f.want(op);
     let entries = (batch.max(1) as u32).next_power_of_two();
@@ -290,6 +290,9 @@ fn make(op: Op, mode: Mode, batch: usize) -> Result<Box<dyn Runner>, String> {
             let mut b = Ring::builder(entries).cq_entries(entries * 2);
             if mode == Mode::Worker {
                 b = b.worker(Duration::from_millis(1000));
+                if let Some(c) = cpu {
+                    b = b.worker_cpu(c);
+                }
             }
             let ring = b.build().map_err(|e| format!("offload ring: {e}"))?;
             Box::new(Offload { op, f, ring, batch, want, worker: mode == Mode::Worker })
@@ -298,6 +301,9 @@ fn make(op: Op, mode: Mode, batch: usize) -> Result<Box<dyn Runner>, String> {
             let mut b = io_uring::IoUring::builder();
             if mode == Mode::UringSqpoll {
                 b.setup_sqpoll(1000);
+                if let Some(c) = cpu {
+                    b.setup_sqpoll_cpu(c);
+                }
             }
             let ring = b.build(entries * 2).map_err(|e| format!("io_uring_setup: {e}"))?;
             Box::new(Uring { op, f, ring, batch, want, sqpoll: mode == Mode::UringSqpoll })
@@ -320,7 +326,8 @@ pub struct Params {
 /// could not run (`Err` with "skip: ..." for a missing prerequisite).
 pub fn run(p: &Params) -> Result<Obj, String> {
     let batch = if p.mode == Mode::Direct { 1 } else { p.batch };
-    let mut r = make(p.op, p.mode, batch).map_err(|e| format!("skip: {e}"))?;
+    let pin = count::pin_for_worker();
+    let mut r = make(p.op, p.mode, batch, pin).map_err(|e| format!("skip: {e}"))?;
     let batches = (p.calls / batch as u64).max(1);
     // Warm up: page in, wake the worker, fill the caches.
     for _ in 0..(batches / 20).clamp(1, 200) {
@@ -343,6 +350,7 @@ pub fn run(p: &Params) -> Result<Obj, String> {
     let mut o = Obj::new();
     o.str("suite", "micro").str("op", p.op.name()).str("mode", p.mode.name()).int("batch", batch as i64);
     o.str("backend", &r.backend());
+    o.str("cpus", if pin.is_some() { "app on cpu 0, worker/SQPOLL thread on cpu 1" } else { "one cpu" });
     if matches!(p.mode, Mode::Uring | Mode::UringSqpoll) && p.op == Op::Getppid {
         o.str("note", "io_uring has no getppid: NOP entries");
     }
