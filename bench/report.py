@@ -79,7 +79,9 @@ def spread(rs, k, fmt):
 
 def one(rs, k, fmt):
     m = med(rs, k)
-    return "n/a" if m is None else fmt.format(m)
+    # + 0.0: no "-0.000" for a count that is zero after subtracting the
+    # counters' own reading
+    return "n/a" if m is None else fmt.format(float(fmt.format(m)) + 0.0)
 
 
 def ratio(a, b):

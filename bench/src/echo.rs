@@ -185,12 +185,12 @@ fn serve_epoll(l: TcpListener, inline: bool) -> ! {
 const READ: u64 = 0;
 const WRITE: u64 = 1 << 32;
 
-fn serve_worker(l: TcpListener, cpu: Option<u32>) -> ! {
+fn serve_worker(l: TcpListener, cpu: Option<u32>, idle_ms: u64) -> ! {
     let ep = Epoll::new().expect("epoll");
     let lfd = l.as_raw_fd();
     ep.add(lfd, LISTENER).expect("epoll_ctl");
     let mut conns: Vec<Option<Conn>> = Vec::new();
-    let mut b = Ring::builder(512).cq_entries(1024).worker(Duration::from_millis(1000));
+    let mut b = Ring::builder(512).cq_entries(1024).worker(Duration::from_millis(idle_ms));
     if let Some(c) = cpu {
         b = b.worker_cpu(c);
     }
@@ -327,8 +327,9 @@ fn serve_uring(l: TcpListener) -> ! {
     }
 }
 
-/// `echo-server MODE`: prints `port N` on stdout, then serves forever.
-pub fn server(mode: &str) -> Result<(), String> {
+/// `echo-server MODE [WORKER_IDLE_MS]`: prints `port N` on stdout, then
+/// serves forever.
+pub fn server(mode: &str, idle_ms: u64) -> Result<(), String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let port = l.local_addr().map_err(|e| e.to_string())?.port();
     if mode == "uring" {
@@ -345,7 +346,7 @@ pub fn server(mode: &str) -> Result<(), String> {
     match mode {
         "epoll" => serve_epoll(l, false),
         "inline" => serve_epoll(l, true),
-        "worker" => serve_worker(l, cpu),
+        "worker" => serve_worker(l, cpu, idle_ms),
         "uring" => serve_uring(l),
         _ => Err(format!("unknown server mode {mode}")),
     }
@@ -358,6 +359,8 @@ pub struct Params {
     pub size: usize,
     pub requests: u64,
     pub count_requests: u64,
+    /// The worker ring's idle time before its thread sleeps.
+    pub worker_idle_ms: u64,
 }
 
 struct Server(Child);
@@ -449,7 +452,7 @@ fn pct(sorted: &[u64], p: f64) -> f64 {
 pub fn run(p: &Params) -> Result<Obj, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let child = Command::new(exe)
-        .args(["echo-server", &p.mode])
+        .args(["echo-server", &p.mode, &p.worker_idle_ms.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -505,6 +508,9 @@ pub fn run(p: &Params) -> Result<Obj, String> {
 
     let mut o = Obj::new();
     o.str("suite", "echo").str("mode", &p.mode).int("conns", p.conns as i64).int("size", p.size as i64);
+    if p.mode == "worker" {
+        o.int("worker_idle_ms", p.worker_idle_ms as i64);
+    }
     o.str("backend", if backend.is_empty() { if p.mode == "uring" { "io_uring" } else { "direct" } } else { &backend });
     o.int("requests", p.requests as i64);
     o.num("rps", p.requests as f64 / wall);

@@ -4,8 +4,8 @@
 //! offload-bench micro --op write|read|getppid --mode direct|inline|worker|uring|uring-sqpoll
 //!                     [--batch N] [--calls N] [--count N]
 //! offload-bench echo --mode epoll|inline|worker|uring [--conns N] [--size BYTES]
-//!                    [--requests N] [--count N]
-//! offload-bench echo-server MODE          (the server process of `echo`)
+//!                    [--requests N] [--count N] [--worker-idle-ms MS]
+//! offload-bench echo-server MODE [WORKER_IDLE_MS]   (the server process of `echo`)
 //! ```
 //!
 //! Each run prints one JSON object on stdout. `--count N` makes N more
@@ -48,7 +48,8 @@ fn main() -> ExitCode {
     let (suite, label, res) = match cmd.as_str() {
         "echo-server" => {
             let Some(mode) = a.0.first() else { return usage() };
-            if let Err(e) = echo::server(mode) {
+            let idle = a.0.get(1).and_then(|s| s.parse().ok()).unwrap_or(1000);
+            if let Err(e) = echo::server(mode, idle) {
                 eprintln!("Error: {e}");
                 return ExitCode::from(if e.starts_with("skip:") { 77 } else { 1 });
             }
@@ -86,6 +87,7 @@ fn main() -> ExitCode {
                     size: a.num("--size", 64)? as usize,
                     requests: a.num("--requests", 100_000)?,
                     count_requests: a.num("--count", 0)?,
+                    worker_idle_ms: a.num("--worker-idle-ms", 1000)?,
                 })
             })();
             match p {

@@ -192,7 +192,7 @@ def suite_micro(args):
 def suite_echo(args):
     req = 300 if args.smoke else 20000 if args.quick else 100000
     count = 200 if args.smoke else 2000 if args.quick else 5000
-    conns = 16 if args.smoke else 64
+    conns = 16 if args.smoke else 128
     for rep in range(args.reps):
         for mode in ["epoll", "inline", "worker", "uring"]:
             argv = ["echo", "--mode", mode, "--conns", str(conns), "--size", "64", "--requests", str(req), "--count", str(count)]
@@ -247,20 +247,23 @@ def redis_processed(port):
     return int(m.group(1)) if m else 0
 
 
-def redis_count(port, test, n, pipeline, pid, secs):
+def redis_count(port, test, rps, pipeline, pid):
     """Mode switches per request in steady state: a second run of the same
     benchmark with the hist triggers on, read over the middle of the run
     (after the clients connected, before they leave); the requests in that
     window from the server's own INFO counter (one INFO before and after,
-    the few calls of which are counted too)."""
+    the few calls of which are counted too). The run is sized for about
+    3 s at the rate of the timed run (the triggers slow it down)."""
+    n = max(int(rps * 3), 1000)
+    secs = n / rps
     bench = subprocess.Popen(["redis-benchmark", "-p", str(port), "-c", "100", "-P", str(pipeline), "-n", str(n),
                               "-t", test, "-q"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with Counter() as c:
-            time.sleep(max(secs * 0.3, 0.5))
+            time.sleep(secs * 0.25)
             s0 = c.snapshot()
             r0 = redis_processed(port)
-            time.sleep(max(secs * 0.4, 0.5))
+            time.sleep(secs * 0.4)
             r1 = redis_processed(port)
             s1 = c.snapshot()
         bench.wait(timeout=1800)
@@ -276,8 +279,8 @@ def redis_count(port, test, n, pipeline, pid, secs):
 
 
 def suite_redis(args):
-    n16 = 400 if args.smoke else 50000 if args.quick else 200000
-    n1 = 100 if args.smoke else 5000 if args.quick else 20000
+    n16 = 400 if args.smoke else 100000 if args.quick else 500000
+    n1 = 100 if args.smoke else 20000 if args.quick else 100000
     configs = [("plain", "off", []), ("shim-inline", "inline", []), ("shim-worker", "worker", []),
                ("io-threads-2", "off", ["--io-threads", "2", "--io-threads-do-reads", "yes"])]
     tests = [("get", 16, n16), ("set", 16, n16), ("get", 1, n1), ("set", 1, n1)]
@@ -301,7 +304,7 @@ def suite_redis(args):
                         t0 = time.time()
                         r = redis_bench(port, test, n, pl)
                         cpu = cpu_secs([srv.pid]) - c0
-                        sys_, nc = redis_count(port, test, n, pl, srv.pid, n / r["rps"])
+                        sys_, nc = redis_count(port, test, r["rps"], pl, srv.pid)
                         rec = {"suite": "redis", "config": name, "test": test.upper(), "pipeline": pl, "clients": 100,
                                "requests": n, "rps": r["rps"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
                                "cpu_s_per_mreq": cpu * 1e6 / n, "syscalls_per_req": sys_ / nc, "counted_requests": nc,
@@ -360,7 +363,7 @@ def suite_nginx(args):
 pid {d}/nginx.pid; error_log {d}/error.log;
 events {{ worker_connections 1024; }}
 http {{
-  access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;
+  access_log off; open_file_cache max=1000; sendfile on; tcp_nopush on; keepalive_requests 1000000;
   client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
   uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
   server {{ listen 127.0.0.1:{port}; root {d}/www; }}
