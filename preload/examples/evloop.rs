@@ -13,6 +13,8 @@
 //!   P        -> "P<FIONREAD> <10 bytes peeked with MSG_PEEK>\n"
 //!   S        -> this connection receives one 's' per SIGALRM, written
 //!               from the signal handler
+//!   T        -> "thread-bye\n", written by a thread that then exits
+//!   Z        -> "bye\n", then the server _exits at once
 //!   Q        -> the server exits
 
 use std::collections::HashMap;
@@ -27,6 +29,8 @@ struct Conn {
 }
 
 static SIG_FD: AtomicI32 = AtomicI32::new(-1);
+/// Writes that failed (other than EAGAIN); printed at Q.
+static WRITE_ERRORS: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_alarm(_: c_int) {
     let fd = SIG_FD.load(Ordering::Relaxed);
@@ -182,8 +186,8 @@ fn main() {
                     }
                 }
                 if let Some(c) = conns.get_mut(&fd) {
-                    if writable || !c.out.is_empty() {
-                        flush(fd, c, ep, et);
+                    if (writable || !c.out.is_empty()) && !flush(fd, c, ep, et) {
+                        close = true;
                     }
                 }
                 if close {
@@ -241,20 +245,46 @@ unsafe fn process(fd: c_int, c: &mut Conn) -> bool {
                 c.out.extend_from_slice(format!("P{} {}\n", total, String::from_utf8_lossy(&peeked)).as_bytes());
             }
             Some(b'S') => SIG_FD.store(fd, Ordering::Relaxed),
-            Some(b'Q') => return false,
+            Some(b'T') => {
+                std::thread::spawn(move || {
+                    // SAFETY: a write on our fd from another thread.
+                    unsafe { libc::write(fd, b"thread-bye\n".as_ptr().cast(), 11) };
+                })
+                .join()
+                .unwrap();
+            }
+            Some(b'Z') => {
+                // SAFETY: a write, then the end of the process.
+                unsafe {
+                    libc::write(fd, b"bye\n".as_ptr().cast(), 4);
+                    libc::_exit(0);
+                }
+            }
+            Some(b'Q') => {
+                println!("write-errors {}", WRITE_ERRORS.load(Ordering::Relaxed));
+                return false;
+            }
             _ => {}
         }
     }
     true
 }
 
-unsafe fn flush(fd: c_int, c: &mut Conn, ep: c_int, et: u32) {
+/// Writes what it can; false when the connection failed (the error of an
+/// earlier write, reported by this one, counts).
+unsafe fn flush(fd: c_int, c: &mut Conn, ep: c_int, et: u32) -> bool {
     while !c.out.is_empty() {
         // Writes of at most 16 KiB, as Redis and nginx make them.
         let k = c.out.len().min(16 * 1024);
         // SAFETY: k bytes of our buffer.
         let n = unsafe { libc::write(fd, c.out.as_ptr().cast(), k) };
-        if n <= 0 {
+        if n < 0 {
+            // SAFETY: errno of this thread.
+            let e = unsafe { *libc::__errno_location() };
+            if e != libc::EAGAIN {
+                WRITE_ERRORS.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
             break;
         }
         c.out.drain(..n as usize);
@@ -267,4 +297,5 @@ unsafe fn flush(fd: c_int, c: &mut Conn, ep: c_int, et: u32) {
         // SAFETY: our epoll fd and a registered fd.
         unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, &mut ev) };
     }
+    true
 }

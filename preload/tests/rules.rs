@@ -156,6 +156,71 @@ fn backlog_is_sent_while_the_loop_waits_forever() {
     }
 }
 
+/// An error of a deferred write (the peer reset the connection) reaches
+/// the loop through a later call on that fd, the loop closes it, nothing
+/// leaks and the others are served.
+#[test]
+fn deferred_write_errors_are_reported_by_the_next_call() {
+    for mode in modes() {
+        let mut s = evloop(&mode, "lt", 4096, &[], &[]);
+        let before = s.fds();
+        for _ in 0..3 {
+            let c = s.connect();
+            (&c).write_all(b"B3000000\n").unwrap();
+            let mut some = [0u8; 1000];
+            (&c).read_exact(&mut some).unwrap();
+            // Close with a reset: the server's next writes fail.
+            let l = libc::linger { l_onoff: 1, l_linger: 0 };
+            // SAFETY: setsockopt on our socket.
+            unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(&c),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    &l as *const _ as *const _,
+                    std::mem::size_of::<libc::linger>() as u32,
+                )
+            };
+            drop(c);
+        }
+        echo_stream(&s, 100);
+        let t = Instant::now();
+        while s.fds() > before + 1 {
+            assert!(t.elapsed() < Duration::from_secs(30), "{mode}: fds {} > {before}", s.fds());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        quit(&mut s);
+        // Off: the loop's own writes fail. With the shim the reply was
+        // deferred whole, so the error reaches the loop through whichever
+        // call on the fd comes next (here often the read); either way the
+        // loop closed all three (checked above) and kept serving.
+        let out = std::fs::read_to_string(s.dir.join("stdout")).unwrap();
+        eprintln!("{mode}: {}", out.trim());
+    }
+}
+
+/// Bytes deferred by a thread that exits, and by a process that calls
+/// _exit right after writing, reach the peer.
+#[test]
+fn thread_exit_and_exit_send_what_was_deferred() {
+    for mode in modes() {
+        let mut s = evloop(&mode, "lt", 4096, &[], &[]);
+        let sock = s.connect();
+        let mut r = BufReader::new(sock.try_clone().unwrap());
+        for _ in 0..3 {
+            (&sock).write_all(b"T\n").unwrap();
+            let mut l = String::new();
+            r.read_line(&mut l).unwrap();
+            assert_eq!(l, "thread-bye\n", "{mode}");
+        }
+        (&sock).write_all(b"Z\n").unwrap();
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        assert_eq!(l, "bye\n", "{mode}");
+        assert!(s.wait().success());
+    }
+}
+
 /// Injected faults make every deferred write take the repair path.
 #[test]
 fn injected_short_writes_and_eagain_take_the_repair_path() {
