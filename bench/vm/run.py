@@ -274,27 +274,31 @@ def redis_count(port, test, rps, pipeline, pid):
     benchmark with the hist triggers on, read over the middle of the run
     (after the clients connected, before they leave); the requests in that
     window from the server's own INFO counter (one INFO before and after,
-    the few calls of which are counted too). The run is sized for about
-    3 s at the rate of the timed run (the triggers slow it down)."""
-    n = max(int(rps * 4), 1000)
-    secs = 2.0
+    the few calls of which are counted too). The window is one second from
+    the moment requests flow, in a run sized for 6 s at the rate of the
+    timed run, which is stopped then."""
+    n = max(int(rps * 6), 1000)
+    base = redis_processed(port)
     bench = subprocess.Popen(["redis-benchmark", "-p", str(port), "-c", "100", "-P", str(pipeline), "-n", str(n),
                               "-t", test, "-q"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with Counter() as c:
-            time.sleep(secs * 0.25)
+            # Steady state: the clients are connected and requests flow
+            # (these INFO calls come before the window).
+            t = time.time()
+            while redis_processed(port) < base + max(rps * 0.3, 200):
+                if time.time() - t > 60 or bench.poll() is not None:
+                    raise RuntimeError("redis-benchmark did not get going")
+                time.sleep(0.1)
             s0 = c.snapshot()
             r0 = redis_processed(port)
-            time.sleep(secs * 0.35)
+            time.sleep(1.0)
             r1 = redis_processed(port)
             s1 = c.snapshot()
+    finally:
         # The rest of the run would only take time.
         bench.kill()
         bench.wait()
-    finally:
-        if bench.poll() is None:
-            bench.kill()
-            bench.wait()
     # INFO itself is a command
     req = r1 - r0 - 1
     if req <= 0:
