@@ -26,7 +26,7 @@ args=(--bin "$bin" --so "$so" --accel "$accel" --suites "${SUITES// /,}")
 [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && args+=(--quick)
 [ -n "${BENCH_REPS:-}" ] && args+=(--reps "$BENCH_REPS")
 # A whole VM run, per boot: quick mode fits three in about 20 minutes.
-if [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ]; then t=${BENCH_VM_TIMEOUT:-900}; else t=${BENCH_VM_TIMEOUT:-5400}; fi
+if [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ]; then t=${BENCH_VM_TIMEOUT:-1800}; else t=${BENCH_VM_TIMEOUT:-5400}; fi
 
 # Each make bench writes a fresh set of runs.
 rm -rf "$RESULTS/raw"

@@ -264,9 +264,13 @@ def redis_bench(port, test, n, pipeline):
 
 
 def redis_processed(port):
-    p = subprocess.run(["redis-cli", "-p", str(port), "info", "stats"], capture_output=True, text=True, timeout=60)
-    m = re.search(r"total_commands_processed:(\d+)", p.stdout)
-    return int(m.group(1)) if m else 0
+    for _ in range(5):
+        p = subprocess.run(["redis-cli", "-p", str(port), "info", "stats"], capture_output=True, text=True, timeout=60)
+        m = re.search(r"total_commands_processed:(\d+)", p.stdout)
+        if m:
+            return int(m.group(1))
+        time.sleep(0.2)
+    raise RuntimeError(f"redis-cli info stats: {p.stdout[-200:]} {p.stderr[-200:]}")
 
 
 def redis_count(port, test, rps, pipeline, pid):
@@ -292,8 +296,11 @@ def redis_count(port, test, rps, pipeline, pid):
                 time.sleep(0.1)
             s0 = c.snapshot()
             r0 = redis_processed(port)
-            time.sleep(1.0)
-            r1 = redis_processed(port)
+            for _ in range(10):
+                time.sleep(1.0)
+                r1 = redis_processed(port)
+                if r1 > r0 + 1 or bench.poll() is not None:
+                    break
             s1 = c.snapshot()
     finally:
         # The rest of the run would only take time.
@@ -302,7 +309,7 @@ def redis_count(port, test, rps, pipeline, pid):
     # INFO itself is a command
     req = r1 - r0 - 1
     if req <= 0:
-        raise RuntimeError("no requests in the counting window")
+        raise RuntimeError(f"no requests in the counting window (INFO: {r0} then {r1}; benchmark exit {bench.returncode})")
     return delta(s0, s1, tids([pid])), req
 
 
