@@ -339,10 +339,19 @@ def suite_redis(args):
                         t0 = time.time()
                         r = redis_bench(port, test, n, pl)
                         cpu = cpu_secs([srv.pid]) - c0
-                        sys_, nc = redis_count(port, test, r["rps"], pl, srv.pid)
+                        try:
+                            sys_, nc = redis_count(port, test, r["rps"], pl, srv.pid)
+                        except RuntimeError as e:
+                            # A smoke run's few hundred requests may be over
+                            # before a counting window opens; it asserts no
+                            # figure, only that the suite runs and is answered.
+                            if not args.smoke:
+                                raise
+                            log(f"  smoke: {what}: no syscall count ({e})")
+                            sys_, nc = 0, 0
                         rec = {"suite": "redis", "config": name, "test": test.upper(), "pipeline": pl, "clients": 100,
                                "requests": n, "rps": r["rps"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
-                               "cpu_s_per_mreq": cpu * 1e6 / n, "syscalls_per_req": sys_ / nc, "counted_requests": nc,
+                               "cpu_s_per_mreq": cpu * 1e6 / n, "syscalls_per_req": sys_ / nc if nc else None, "counted_requests": nc,
                                "server_threads": len(tids([srv.pid])), "wall_s": time.time() - t0}
                         fb = shim_fallback(d)
                         if fb:
