@@ -1194,10 +1194,10 @@ static void cq_reap(void *arg)
 	ADD(cqes, n);
 }
 
-/* The kernel's private SQ head and CQ tail, from fdinfo */
-static bool fdinfo_indices(int fd, uint32_t *sq_head, uint32_t *cq_tail)
+/* The ring's fdinfo as a string in @buf; false if unreadable */
+static bool fdinfo_text(int fd, char *buf, size_t size)
 {
-	char path[64], buf[1024], *p, *q;
+	char path[64];
 	ssize_t n;
 	int f;
 
@@ -1205,11 +1205,21 @@ static bool fdinfo_indices(int fd, uint32_t *sq_head, uint32_t *cq_tail)
 	f = open(path, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
 		return false;
-	n = read(f, buf, sizeof(buf) - 1);
+	n = read(f, buf, size - 1);
 	close(f);
 	if (n <= 0)
 		return false;
 	buf[n] = 0;
+	return true;
+}
+
+/* The kernel's private SQ head and CQ tail, from fdinfo */
+static bool fdinfo_indices(int fd, uint32_t *sq_head, uint32_t *cq_tail)
+{
+	char buf[1024], *p, *q;
+
+	if (!fdinfo_text(fd, buf, sizeof(buf)))
+		return false;
 	p = strstr(buf, "SqHead:");
 	q = strstr(buf, "CqTail:");
 	if (!p || !q)
@@ -2553,19 +2563,10 @@ static bool lg_setup(struct lring *r, bool worker)
 /* The kernel's view from fdinfo: SqHead, InFlight, WorkerTid; false if unreadable */
 static bool lg_fdinfo(int fd, uint32_t *sq_head, uint32_t *in_flight, pid_t *tid)
 {
-	char path[64], buf[2048], *p;
-	ssize_t n;
-	int f;
+	char buf[2048], *p;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = open(path, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
+	if (!fdinfo_text(fd, buf, sizeof(buf)))
 		return false;
-	n = read(f, buf, sizeof(buf) - 1);
-	close(f);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
 	if (tid)
 		*tid = (p = strstr(buf, "WorkerTid:")) ? atoi(p + 10) : 0;
 	p = strstr(buf, "SqHead:");
