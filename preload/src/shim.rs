@@ -197,6 +197,29 @@ impl Thread {
         !self.dirty.is_empty() || self.has_backlog()
     }
 
+    /// The timeout of the wait that ends a batch, from the application's
+    /// `remaining` ms (-1: none). It does not block when events are ready
+    /// already (`ready`), or when a write in flight may go short
+    /// (`short_likely`, or a risky batch). Else a write in flight bounds it
+    /// to FLUSH_WAIT_MS: look at the results, then wait again. A backlog
+    /// bounds it to `cfg.backlog_ms`, to retry the rest.
+    fn wait_ms(&self, cfg: &Config, remaining: i64, ready: bool, short_likely: bool) -> i64 {
+        let has_fly = self.has_pending();
+        if ready || remaining == 0 || (has_fly && (self.risky || short_likely)) {
+            0
+        } else if has_fly && !(0..=FLUSH_WAIT_MS).contains(&remaining) {
+            FLUSH_WAIT_MS
+        } else if self.has_backlog() {
+            if remaining < 0 {
+                cfg.backlog_ms
+            } else {
+                remaining.min(cfg.backlog_ms)
+            }
+        } else {
+            remaining
+        }
+    }
+
     /// Runs `self.sqes` (the last one a blocking wait when `wait_last`).
     fn run(&mut self, cfg: &Config, wait_last: bool) {
         bump(&STATS.flushes);
@@ -752,22 +775,7 @@ impl Thread {
                 0 => 0,
                 _ => (deadline - now_ms()).max(0),
             };
-            let has_fly = self.has_pending();
-            let t = if !self.out.is_empty() || remaining == 0 || (has_fly && (self.risky || cfg.inject != Inject::None)) {
-                0
-            } else if has_fly && !(0..=FLUSH_WAIT_MS).contains(&remaining) {
-                // A write of this batch may go short while its wait blocks:
-                // bound the wait, look at the results, then wait again.
-                FLUSH_WAIT_MS
-            } else if self.has_backlog() {
-                if remaining < 0 {
-                    cfg.backlog_ms
-                } else {
-                    remaining.min(cfg.backlog_ms)
-                }
-            } else {
-                remaining
-            };
+            let t = self.wait_ms(cfg, remaining, !self.out.is_empty(), cfg.inject != Inject::None);
             let room = max - self.out.len();
             let mut n = 0usize;
             if room > 0 {
@@ -967,20 +975,7 @@ impl Thread {
                 0 => 0,
                 _ => (deadline - now_ms()).max(0),
             };
-            let has_fly = self.has_pending();
-            let t = if !synth.is_empty() || remaining == 0 || (has_fly && self.risky) {
-                0
-            } else if has_fly && !(0..=FLUSH_WAIT_MS).contains(&remaining) {
-                FLUSH_WAIT_MS
-            } else if self.has_backlog() {
-                if remaining < 0 {
-                    cfg.backlog_ms
-                } else {
-                    remaining.min(cfg.backlog_ms)
-                }
-            } else {
-                remaining
-            };
+            let t = self.wait_ms(cfg, remaining, !synth.is_empty(), false);
             let r = self.flush(cfg, Some(sqe(libc::SYS_poll, &[fds as u64, nfds, t as u64])), true);
             if r < 0 && synth.is_empty() {
                 return r;
