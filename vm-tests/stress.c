@@ -163,6 +163,7 @@ struct stats {
 	uint64_t async_entries, hot_submits;
 	/* the ledger: exact accounting on well-formed rings */
 	uint64_t lg_children, lg_rings, lg_worker_rings, lg_entries, lg_cqes, lg_async,
+		 lg_async_eagain,
 		 lg_paired, lg_wakeups, lg_getevents, lg_eintr, lg_cq_full, lg_orphans,
 		 lg_not_run_checked, lg_close_in_flight, lg_stalled_worker, lg_threads_gone,
 		 lg_evfd, lg_quiescent, lg_setup_fail;
@@ -2580,6 +2581,36 @@ static bool lg_fdinfo(int fd, uint32_t *sq_head, uint32_t *in_flight, pid_t *tid
 	return true;
 }
 
+/*
+ * The fields of fdinfo that say where a stuck ring's threads are, as
+ * "Name value" pairs into @out, for the report of the first failure.
+ */
+static void lg_fdinfo_summary(int fd, char *buf, size_t size, char *out, size_t len)
+{
+	static const char *const names[] = {
+		"SqHead:", "InFlight:", "CqTail:", "WorkerState:", "AsyncHelpers:", "Wakeups:",
+	};
+	size_t used = 0;
+	unsigned int i;
+
+	snprintf(out, len, "unreadable");
+	if (!fdinfo_text(fd, buf, size))
+		return;
+	out[0] = 0;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]) && used < len; i++) {
+		char *p = strstr(buf, names[i]);
+		int n;
+
+		if (!p)
+			continue;
+		p += strlen(names[i]);
+		n = snprintf(out + used, len - used, "%s%.*s %.*s", used ? ", " : "",
+			     (int)strlen(names[i]) - 1, names[i], (int)strcspn(p + 1, "\n"), p + 1);
+		if (n > 0)
+			used += n;
+	}
+}
+
 /* One completion: it must be expected, once, with its result, in order. */
 static void lg_cqe(struct lring *r, const struct offload_cqe *c)
 {
@@ -2602,6 +2633,8 @@ static void lg_cqe(struct lring *r, const struct offload_cqe *c)
 		       "queued after the worker stopped");
 		return;
 	}
+	if (c->res == -EAGAIN && c->res != s->want && s->alt_ok && s->alt == -EAGAIN)
+		INC(lg_async_eagain);
 	if (c->res != s->want && !(s->alt_ok && c->res == s->alt) && !s->any)
 		lg_bad(&st->lg_wrong, "%s ring: entry %u completed with %lld, want %lld",
 		       lg_kind(r), seq, (long long)c->res, (long long)s->want);
@@ -2753,6 +2786,8 @@ static unsigned int lg_fill(struct lring *r, unsigned int room, bool never)
 			e->args[2] = 8;
 			e->user_data = (uint64_t)r->gen << 32 | seq;
 			s->want = 8;
+			s->alt = -EAGAIN;	/* no helper could be started (RLIMIT_NPROC) */
+			s->alt_ok = true;
 			s->read = 1;
 			s->state = LS_EXPECT;
 			r->unpaired++;
@@ -2788,6 +2823,11 @@ static unsigned int lg_fill(struct lring *r, unsigned int room, bool never)
 					INC(lg_async);
 				}
 				s->want = failed ? -ECANCELED : own;
+				if (async) {
+					/* no helper could be started: EAGAIN, the rest cancelled */
+					s->alt = k ? -ECANCELED : -EAGAIN;
+					s->alt_ok = true;
+				}
 				failed |= s->want < 0;
 				s->ordered = !async;
 				s->state = never ? LS_NEVER :
@@ -2980,9 +3020,13 @@ static void lg_drain(struct lring *r)
 			}
 		}
 		if (now_ns() - start > LG_WAIT_NS) {
-			lg_bad(&st->lg_lost, "%s ring: %u completions missing after %llu s (SQ head %u, tail %u)",
+			char info[2048] = "", state[160];
+
+			lg_fdinfo_summary(r->fd, info, sizeof(info), state, sizeof(state));
+			lg_bad(&st->lg_lost, "%s ring: %u completions missing after %llu s (SQ head %u, tail %u, flags %#x; fdinfo: %s)",
 			       lg_kind(r), r->expect, LG_WAIT_NS / 1000000000ULL,
-			       __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE), r->tail);
+			       __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE), r->tail,
+			       lg_flags(r), state);
 			return;
 		}
 		if (chance(50))
@@ -4105,11 +4149,12 @@ static int supervise(void)
 	       (unsigned long long)st->hot_submits, (unsigned long long)st->wakeup_enters,
 	       (unsigned long long)st->getevents_enters, (unsigned long long)st->creator_exits,
 	       (unsigned long long)st->owner_dead);
-	printf("stress:   ledger: children %llu, rings %llu (%llu worker, %llu setups refused), entries %llu, CQEs %llu checked, ASYNC %llu (blocked reads released by a later write %llu), SQ_WAKEUPs %llu, GETEVENTS waits %llu, EINTR %llu, full CQs %llu, quiescent rings checked %llu, eventfds checked %llu\n",
+	printf("stress:   ledger: children %llu, rings %llu (%llu worker, %llu setups refused), entries %llu, CQEs %llu checked, ASYNC %llu (blocked reads released by a later write %llu, failed with EAGAIN for want of a helper %llu), SQ_WAKEUPs %llu, GETEVENTS waits %llu, EINTR %llu, full CQs %llu, quiescent rings checked %llu, eventfds checked %llu\n",
 	       (unsigned long long)st->lg_children, (unsigned long long)st->lg_rings,
 	       (unsigned long long)st->lg_worker_rings, (unsigned long long)st->lg_setup_fail,
 	       (unsigned long long)st->lg_entries, (unsigned long long)st->lg_cqes,
 	       (unsigned long long)st->lg_async, (unsigned long long)st->lg_paired,
+	       (unsigned long long)st->lg_async_eagain,
 	       (unsigned long long)st->lg_wakeups, (unsigned long long)st->lg_getevents,
 	       (unsigned long long)st->lg_eintr, (unsigned long long)st->lg_cq_full,
 	       (unsigned long long)st->lg_quiescent, (unsigned long long)st->lg_evfd);

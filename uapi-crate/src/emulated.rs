@@ -16,6 +16,8 @@
 //! reserved for each), hands them to a helper thread (at most
 //! [`ASYNC_MAX`] per ring; further chains wait for one) and goes on
 //! draining the SQ; the helper runs the chain in order and posts its CQEs.
+//! If no helper runs and none can be spawned, the entry completes with
+//! `-EAGAIN` and the rest of its chain with `-ECANCELED`.
 //!
 //! What it cannot reproduce: seccomp actions other than ALLOW/LOG/ERRNO act
 //! as they would on a direct call (a KILL or TRAP filter kills or signals
@@ -445,13 +447,16 @@ impl Helpers for EmulatedQueue<'_> {
             let sh = Arc::clone(self.sh);
             let spawned = std::thread::Builder::new().name("offload-emu-a".into()).spawn(move || helper_main(sh));
             if spawned.is_err() {
-                // As the kernel does without a helper: the worker runs it.
+                // As the kernel does without a helper: the chain fails with
+                // EAGAIN. Run on the worker, a call waiting for a later entry
+                // would stall the ring.
                 let mut pool = lock(&self.sh.pool);
                 pool.helpers -= 1;
                 let chain = if pool.helpers == 0 { pool.queue.pop_back() } else { None };
                 drop(pool);
                 if let Some(chain) = chain {
-                    self.sh.run_chain(chain);
+                    self.sh.fail_chain(chain, -(libc::EAGAIN as i64));
+                    self.sh.posted();
                 }
             }
         }
@@ -470,9 +475,7 @@ fn helper_main(sh: Arc<EmuShared>) {
             pool.helpers -= 1;
             drop(pool);
             for chain in left {
-                for sqe in chain.sqes {
-                    sh.post(offload_cqe { user_data: sqe.user_data, res: -(libc::ECANCELED as i64) }, true);
-                }
+                sh.fail_chain(chain, -(libc::ECANCELED as i64));
             }
             sh.posted();
             return;
@@ -536,6 +539,15 @@ impl EmuShared {
         self.q.write_cqe(cq.tail, &cqe);
         cq.tail = cq.tail.wrapping_add(1);
         self.q.cq_tail().store(cq.tail, Ordering::Release);
+    }
+
+    /// Completes a chain no helper will run: its first entry with `first`,
+    /// the rest with `-ECANCELED`, as `offload_async_fail()` does.
+    fn fail_chain(&self, chain: Chain, first: i64) {
+        for (i, sqe) in chain.sqes.iter().enumerate() {
+            let res = if i == 0 { first } else { -(libc::ECANCELED as i64) };
+            self.post(offload_cqe { user_data: sqe.user_data, res }, true);
+        }
     }
 
     /// A helper runs a chain taken for `OFFLOAD_SQE_ASYNC`: in order, the

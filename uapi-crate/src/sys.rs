@@ -199,7 +199,9 @@ bitflags! {
         /// `OFFLOAD_SQE_ASYNC`: on a worker ring the call (with the rest of
         /// its LINK chain, in order) runs on a helper thread, so the worker
         /// goes on draining the SQ; order with other entries is not kept.
-        /// Requires [`Features::SQE_ASYNC`] (the emulated backend has it);
+        /// If no helper can be started (`RLIMIT_NPROC`, the pids cgroup),
+        /// the entry completes with `-EAGAIN` and the rest of its chain
+        /// with `-ECANCELED`. Requires [`Features::SQE_ASYNC`] (the emulated backend has it);
         /// on inline rings, and where the feature is missing, the entry
         /// completes with `-EINVAL`.
         const ASYNC = OFFLOAD_SQE_ASYNC;

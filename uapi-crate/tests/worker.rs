@@ -520,3 +520,93 @@ fn dropping_a_worker_ring_with_a_blocked_helper_does_not_wait_for_it() {
         put(&tx, b"late");
     }
 }
+
+const NO_HELPER: &str = "SYSCALL_OFFLOAD_TEST_NO_HELPER";
+
+/// Runs in the child of `an_async_chain_without_a_helper_fails_with_eagain`
+/// only: as user 65534, with `RLIMIT_NPROC` used up once the ring is set
+/// up, so that no helper thread can be started.
+#[test]
+#[ignore = "the unprivileged half of an_async_chain_without_a_helper_fails_with_eagain, which runs it"]
+fn no_helper_child() {
+    if std::env::var_os(NO_HELPER).is_none() {
+        skipped(&test_name(), "runs only as the child of an_async_chain_without_a_helper_fails_with_eagain");
+        return;
+    }
+    for b in worker_backends() {
+        let mut r = worker_ring(b, 8, LONG_IDLE);
+        let (rx, tx) = pipe();
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: a live rlimit to fill and then pass.
+        unsafe {
+            assert_eq!(libc::getrlimit(libc::RLIMIT_NPROC, &mut lim), 0);
+            let none = libc::rlimit { rlim_cur: 0, rlim_max: lim.rlim_max };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NPROC, &none), 0);
+        }
+        let mut buf = [0u8; 8];
+        let mut read = op::Read::new(&rx, &mut buf);
+        // SAFETY: the builder, its buffer and the fds live until every
+        // entry has completed; the write's buffer is static.
+        unsafe {
+            push_async(&mut r, &mut read, 1, SqeFlags::LINK);
+            r.push(&op::Getpid::new().entry().user_data(2)).unwrap();
+            // Run on the worker, the read would wait for this forever.
+            r.push(&op::Write::new(&tx, b"unblock!").entry().user_data(3)).unwrap();
+            r.push(&op::Getpid::new().entry().user_data(4)).unwrap();
+        }
+        r.submit().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while r.cq_len() < 4 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if r.cq_len() < 4 {
+            put(&tx, b"unblock!"); // let the worker go, then fail
+        }
+        let cs = reap(&mut r);
+        let eagain = -(libc::EAGAIN as i64);
+        let canceled = -(libc::ECANCELED as i64);
+        assert_eq!(cs, [(1, eagain), (2, canceled), (3, 8), (4, pid())], "{b:?}");
+
+        // With the limit back, ASYNC works again: the read takes the
+        // write's bytes on a helper.
+        // SAFETY: the limits read above.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NPROC, &lim) }, 0);
+        // SAFETY: as above.
+        unsafe { push_async(&mut r, &mut read, 5, SqeFlags::empty()) };
+        r.submit_and_wait(1).unwrap();
+        assert_eq!(reap(&mut r), [(5, 8)], "{b:?}");
+        drop(read);
+        assert_eq!(&buf, b"unblock!");
+    }
+}
+
+/// Regression: with no helper thread to be had, the emulated worker (as
+/// the kernel's did) ran the ASYNC chain itself, and a read waiting for a
+/// later entry's write stalled the ring for good. The chain now fails
+/// with EAGAIN, its links with ECANCELED, and the ring goes on.
+#[test]
+fn an_async_chain_without_a_helper_fails_with_eagain() {
+    // SAFETY: no arguments.
+    if unsafe { libc::geteuid() } != 0 {
+        skipped(&test_name(), "needs root: setresuid() to a user whose RLIMIT_NPROC binds");
+        return;
+    }
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "no_helper_child", "--ignored", "--nocapture", "--test-threads=1"]).env(NO_HELPER, "1");
+    // SAFETY: between fork and exec: async-signal-safe syscalls only.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setresgid(65534, 65534, 65534) != 0
+                || libc::setresuid(65534, 65534, 65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the child failed: {}\n{text}{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("test no_helper_child ... ok"), "the child ran no test:\n{text}");
+}
