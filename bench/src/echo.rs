@@ -5,6 +5,10 @@
 //!   connection;
 //! - `inline`: the same, but the loop iteration's writes go to an inline
 //!   offload ring and run with one `offload_enter`;
+//! - `inline-all`: every call of the loop goes through an inline ring, two
+//!   `offload_enter` per iteration: the previous iteration's writes with
+//!   the `epoll_wait` for the next readiness, then the reads of the ready
+//!   connections;
 //! - `worker`: `epoll_wait` direct; the reads of the ready connections and
 //!   then their writes go to a worker ring, whose kernel thread runs them
 //!   (the server thread enters the kernel only to wait: in `epoll_wait`, or
@@ -31,7 +35,7 @@ const BUF: usize = 4096;
 const LISTENER: u64 = u64::MAX;
 
 /// The server variants.
-pub const MODES: [&str; 4] = ["epoll", "inline", "worker", "uring"];
+pub const MODES: [&str; 5] = ["epoll", "inline", "inline-all", "worker", "uring"];
 
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
@@ -118,6 +122,16 @@ fn write_all(fd: RawFd, mut b: &[u8]) -> bool {
     true
 }
 
+/// A write from a ring completed with `res`: write the rest of a short
+/// one directly; drop the connection on an error.
+fn finish_write(conns: &mut [Option<Conn>], i: usize, res: i64) {
+    let Some(c) = conns[i].as_mut() else { return };
+    let ok = res >= 0 && (res as usize == c.pending || write_all(i as RawFd, &c.buf[res as usize..c.pending]));
+    if !ok {
+        conns[i] = None;
+    }
+}
+
 fn read_direct(c: &mut Conn) -> isize {
     // SAFETY: the buffer is BUF bytes.
     unsafe { libc::read(c.fd.as_raw_fd(), c.buf.as_mut_ptr() as *mut libc::c_void, BUF) }
@@ -172,11 +186,7 @@ fn serve_epoll(l: TcpListener, inline: bool) -> ! {
             let done: Vec<(usize, i64)> = ring.completions().map(|c| (c.user_data as usize, c.res)).collect();
             assert_eq!(done.len(), queued, "inline ring: completions");
             for (i, res) in done {
-                let Some(c) = conns[i].as_mut() else { continue };
-                let ok = res >= 0 && (res as usize == c.pending || write_all(i as RawFd, &c.buf[res as usize..c.pending]));
-                if !ok {
-                    conns[i] = None;
-                }
+                finish_write(&mut conns, i, res);
             }
         }
     }
@@ -184,6 +194,83 @@ fn serve_epoll(l: TcpListener, inline: bool) -> ! {
 
 const READ: u64 = 0;
 const WRITE: u64 = 1 << 32;
+/// The user_data of `inline-all`'s `epoll_wait` (bit 63 is the crate's).
+const WAIT: u64 = 1 << 40;
+
+/// Every call through an inline ring: per loop iteration, one
+/// `offload_enter` runs the previous iteration's writes and then the
+/// `epoll_wait` (which blocks in it), one more the reads of the ready
+/// connections. Accepts stay direct.
+fn serve_inline_all(l: TcpListener) -> ! {
+    let ep = Epoll::new().expect("epoll");
+    let lfd = l.as_raw_fd();
+    ep.add(lfd, LISTENER).expect("epoll_ctl");
+    let mut conns: Vec<Option<Conn>> = Vec::new();
+    // Up to 256 writes and the wait, then up to 256 reads.
+    let mut ring = Ring::builder(512).cq_entries(1024).build().expect("offload ring");
+    eprintln!("echo-server: offload backend {:?}, every call on the ring", ring.backend());
+    let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    loop {
+        let wait = Entry::syscall(
+            libc::SYS_epoll_wait as u32,
+            [ep.0.as_raw_fd() as u64, evs.as_mut_ptr() as u64, evs.len() as u64, -1i64 as u64, 0, 0],
+        );
+        // SAFETY: `evs` lives across the loop; the writes queued before it
+        // point into connections dropped only once their completions are
+        // reaped, below.
+        unsafe { ring.push(&wait.user_data(WAIT)) }.expect("push");
+        ring.submit().expect("offload_enter");
+        let mut n = 0;
+        let done: Vec<(u64, i64)> = ring.completions().map(|c| (c.user_data, c.res)).collect();
+        for (ud, res) in done {
+            if ud == WAIT {
+                n = match res {
+                    r if r >= 0 => r as usize,
+                    r if r == -(libc::EINTR as i64) => 0,
+                    r => panic!("epoll_wait: {}", std::io::Error::from_raw_os_error(-r as i32)),
+                };
+            } else {
+                finish_write(&mut conns, ud as usize, res);
+            }
+        }
+        let mut reads = 0;
+        for ev in &evs[..n] {
+            if ev.u64 == LISTENER {
+                accept_all(lfd, Some(&ep), &mut conns);
+                continue;
+            }
+            let i = ev.u64 as usize;
+            let Some(c) = conns[i].as_mut() else { continue };
+            let e = Entry::syscall(libc::SYS_read as u32, [i as u64, c.buf.as_mut_ptr() as u64, BUF as u64, 0, 0, 0]);
+            // SAFETY: the buffer and fd stay until the completion is
+            // reaped below, in this iteration.
+            unsafe { ring.push(&e.user_data(i as u64)) }.expect("push");
+            reads += 1;
+        }
+        if reads == 0 {
+            continue;
+        }
+        ring.submit().expect("offload_enter");
+        let done: Vec<(u64, i64)> = ring.completions().map(|c| (c.user_data, c.res)).collect();
+        assert_eq!(done.len(), reads, "inline ring: completions");
+        for (ud, res) in done {
+            let i = ud as usize;
+            let Some(c) = conns[i].as_mut() else { continue };
+            if res == -(libc::EAGAIN as i64) {
+                continue;
+            }
+            if res <= 0 {
+                conns[i] = None;
+                continue;
+            }
+            c.pending = res as usize;
+            let e = Entry::syscall(libc::SYS_write as u32, [i as u64, c.buf.as_ptr() as u64, res as u64, 0, 0, 0]);
+            // SAFETY: the connection is dropped only after this write's
+            // completion, reaped with the next wait.
+            unsafe { ring.push(&e.user_data(i as u64)) }.expect("push");
+        }
+    }
+}
 
 fn serve_worker(l: TcpListener, cpu: Option<u32>, idle_ms: u64) -> ! {
     let ep = Epoll::new().expect("epoll");
@@ -217,11 +304,7 @@ fn serve_worker(l: TcpListener, cpu: Option<u32>, idle_ms: u64) -> ! {
             for (ud, res) in done {
                 let i = (ud & 0xffff_ffff) as usize;
                 if ud & WRITE != 0 {
-                    let Some(c) = conns[i].as_mut() else { continue };
-                    let ok = res >= 0 && (res as usize == c.pending || write_all(i as RawFd, &c.buf[res as usize..c.pending]));
-                    if !ok {
-                        conns[i] = None;
-                    }
+                    finish_write(&mut conns, i, res);
                     continue;
                 }
                 reads -= 1;
@@ -346,6 +429,7 @@ pub fn server(mode: &str, idle_ms: u64) -> Result<(), String> {
     match mode {
         "epoll" => serve_epoll(l, false),
         "inline" => serve_epoll(l, true),
+        "inline-all" => serve_inline_all(l),
         "worker" => serve_worker(l, cpu, idle_ms),
         "uring" => serve_uring(l),
         _ => Err(format!("unknown server mode {mode}")),
@@ -485,7 +569,7 @@ pub fn run(p: &Params) -> Result<Obj, String> {
     let mut cl = Client { ep, socks, msg: vec![b'x'; p.size], got: vec![0; n], start: vec![Instant::now(); n], buf: vec![0; BUF.max(p.size)] };
     let mut lat = Vec::with_capacity(p.requests as usize);
     cl.phase((p.requests / 10).max(p.conns as u64), &mut lat)?;
-    if p.mode == "inline" || p.mode == "worker" {
+    if p.mode.starts_with("inline") || p.mode == "worker" {
         // The server reports its backend on stderr once it made its ring.
         if let Some(e) = stderr.as_mut() {
             let mut b = [0u8; 256];

@@ -3,7 +3,7 @@
 //! ```text
 //! offload-bench micro --op write|read|getppid --mode direct|inline|worker|uring|uring-sqpoll
 //!                     [--batch N] [--calls N] [--count N]
-//! offload-bench echo --mode epoll|inline|worker|uring [--conns N] [--size BYTES]
+//! offload-bench echo --mode epoll|inline|inline-all|worker|uring [--conns N] [--size BYTES]
 //!                    [--requests N] [--count N] [--worker-idle-ms MS]
 //! offload-bench echo-server MODE [WORKER_IDLE_MS]   (the server process of `echo`)
 //! ```

@@ -34,7 +34,7 @@ fn micro_every_mode_runs() {
 
 #[test]
 fn echo_every_server_runs() {
-    for mode in ["epoll", "inline", "worker", "uring"] {
+    for mode in ["epoll", "inline", "inline-all", "worker", "uring"] {
         check(&["echo", "--mode", mode, "--conns", "8", "--requests", "200"], mode == "uring", &["\"rps\"", "\"p99_us\"", "\"cpu_s_per_mreq\""]);
     }
 }

@@ -9,7 +9,8 @@ OUT/runs.jsonl, each labelled with accelerator, vCPUs, kernel and boot.
 Suites:
   micro  offload-bench micro: write/read/getppid, direct, inline batches,
          worker ring, io_uring with and without SQPOLL
-  echo   offload-bench echo: epoll, epoll+inline writes, worker ring, io_uring
+  echo   offload-bench echo: epoll, epoll+inline writes, every call inline, worker
+         ring, io_uring
   redis  Debian's redis-server under redis-benchmark (100 clients, -P 16 and
          no pipelining, GET and SET): plain, shim inline, shim worker,
          io-threads 2
@@ -216,7 +217,7 @@ def suite_echo(args):
     count = 200 if args.smoke else 2000 if args.quick else 5000
     conns = 16 if args.smoke else 128
     for rep in range(args.reps):
-        for mode in ["epoll", "inline", "worker", "uring"]:
+        for mode in ["epoll", "inline", "inline-all", "worker", "uring"]:
             argv = ["echo", "--mode", mode, "--conns", str(conns), "--size", "64", "--requests", str(req), "--count", str(count)]
             run_bin(args, argv, rep, f"echo {mode}")
 
