@@ -121,6 +121,18 @@ def children(pid):
     return out
 
 
+def wait_children(pid, secs=30):
+    """The children of @pid once it has some: nginx's master listens
+    before it forks its worker, so an open port does not mean a worker."""
+    t = time.time()
+    while time.time() - t < secs:
+        kids = children(pid)
+        if kids:
+            return kids
+        time.sleep(0.05)
+    raise RuntimeError(f"no child of {pid} after {secs} s")
+
+
 # --- records --------------------------------------------------------------------
 
 def labels(args):
@@ -418,7 +430,9 @@ http {{
             try:
                 if not wait_port(port):
                     raise RuntimeError("nginx did not start")
-                pids = [srv.pid] + children(srv.pid)
+                # Regression: counted before the worker existed, a run got
+                # 0 CPU-s and 0 syscalls (the master's alone).
+                pids = [srv.pid] + wait_children(srv.pid)
                 for f in files:
                     what = f"nginx {name} {f}"
                     try:
@@ -430,6 +444,8 @@ http {{
                             rc = wrk(port, f, max(2, secs // 2), conns)
                             s1 = c.snapshot()
                         sys_ = delta(s0, s1, tids(pids))
+                        if cpu <= 0 or sys_ <= 0:
+                            raise RuntimeError(f"nothing counted for the server: {cpu} CPU-s, {sys_} syscalls")
                         rec = {"suite": "nginx", "config": name, "file": f, "bytes": files[f], "connections": conns,
                                "requests": r["requests"], "rps": r["requests"] / secs, "p50_ms": r["p50_ms"],
                                "p99_ms": r["p99_ms"], "cpu_s_per_mreq": cpu * 1e6 / max(r["requests"], 1),
