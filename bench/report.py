@@ -222,7 +222,9 @@ def plots(results, runs):
                 ax.set_xticks([j + w * (len(bars) - 1) / 2 for j in range(len(groups))])
                 ax.set_xticklabels(groups, fontsize=8)
                 ax.set_title(f"{t}: {lab(boot)}", fontsize=9)
-            row[0].legend(fontsize=7)
+            # Head room above the tallest bar, so the legend hides none
+            row[0].set_ylim(top=row[0].get_ylim()[1] * 1.35)
+            row[0].legend(fontsize=7, ncol=min(len(bars), 3), loc="upper left")
         fig.suptitle(title + " (medians)")
         save(fig, name)
 
