@@ -132,6 +132,27 @@ fn finish_write(conns: &mut [Option<Conn>], i: usize, res: i64) {
     }
 }
 
+/// A read from a ring completed with `res`: queue the write that echoes
+/// it on `ring` (as `user_data`), or drop the connection at EOF or on an
+/// error. Returns whether a write was queued. The caller reaps the
+/// write's completion before it drops the connection.
+fn queue_echo(ring: &mut Ring, conns: &mut [Option<Conn>], i: usize, res: i64, user_data: u64) -> bool {
+    let Some(c) = conns[i].as_mut() else { return false };
+    if res == -(libc::EAGAIN as i64) {
+        return false;
+    }
+    if res <= 0 {
+        conns[i] = None;
+        return false;
+    }
+    c.pending = res as usize;
+    let e = Entry::syscall(libc::SYS_write as u32, [i as u64, c.buf.as_ptr() as u64, res as u64, 0, 0, 0]);
+    // SAFETY: the buffer and fd live in conns[i], which the caller keeps
+    // until this write's completion has been reaped.
+    unsafe { ring.push(&e.user_data(user_data)) }.expect("push");
+    true
+}
+
 fn read_direct(c: &mut Conn) -> isize {
     // SAFETY: the buffer is BUF bytes.
     unsafe { libc::read(c.fd.as_raw_fd(), c.buf.as_mut_ptr() as *mut libc::c_void, BUF) }
@@ -254,20 +275,8 @@ fn serve_inline_all(l: TcpListener) -> ! {
         let done: Vec<(u64, i64)> = ring.completions().map(|c| (c.user_data, c.res)).collect();
         assert_eq!(done.len(), reads, "inline ring: completions");
         for (ud, res) in done {
-            let i = ud as usize;
-            let Some(c) = conns[i].as_mut() else { continue };
-            if res == -(libc::EAGAIN as i64) {
-                continue;
-            }
-            if res <= 0 {
-                conns[i] = None;
-                continue;
-            }
-            c.pending = res as usize;
-            let e = Entry::syscall(libc::SYS_write as u32, [i as u64, c.buf.as_ptr() as u64, res as u64, 0, 0, 0]);
-            // SAFETY: the connection is dropped only after this write's
-            // completion, reaped with the next wait.
-            unsafe { ring.push(&e.user_data(i as u64)) }.expect("push");
+            // The write completes with the next wait.
+            queue_echo(&mut ring, &mut conns, ud as usize, res, ud);
         }
     }
 }
@@ -308,21 +317,9 @@ fn serve_worker(l: TcpListener, cpu: Option<u32>, idle_ms: u64) -> ! {
                     continue;
                 }
                 reads -= 1;
-                let Some(c) = conns[i].as_mut() else { continue };
-                if res == -(libc::EAGAIN as i64) {
-                    continue;
-                }
-                if res <= 0 {
-                    conns[i] = None;
-                    continue;
-                }
-                c.pending = res as usize;
-                let e = Entry::syscall(libc::SYS_write as u32, [i as u64, c.buf.as_ptr() as u64, res as u64, 0, 0, 0]);
-                // SAFETY: buffer and fd live in conns[i], which is dropped
-                // only after this write's completion (in-order ring: it
-                // comes before the completion of the next read).
-                unsafe { ring.push(&e.user_data(i as u64 | WRITE)) }.expect("push");
-                queued = true;
+                // In-order ring: the write's completion comes before that
+                // of the connection's next read.
+                queued |= queue_echo(&mut ring, &mut conns, i, res, i as u64 | WRITE);
             }
             if queued {
                 ring.submit().expect("submit");
