@@ -153,6 +153,28 @@ fn queue_echo(ring: &mut Ring, conns: &mut [Option<Conn>], i: usize, res: i64, u
     true
 }
 
+/// What epoll reported ready: accept on the listener, and queue a read of
+/// each ready connection on `ring` (`tag` or'd into its index as
+/// user_data). Returns how many reads were queued. The caller reaps each
+/// read's completion before it drops the connection.
+fn queue_reads(ring: &mut Ring, evs: &[libc::epoll_event], ep: &Epoll, lfd: RawFd, conns: &mut Vec<Option<Conn>>, tag: u64) -> usize {
+    let mut reads = 0;
+    for ev in evs {
+        if ev.u64 == LISTENER {
+            accept_all(lfd, Some(ep), conns);
+            continue;
+        }
+        let i = ev.u64 as usize;
+        let Some(c) = conns[i].as_mut() else { continue };
+        let e = Entry::syscall(libc::SYS_read as u32, [i as u64, c.buf.as_mut_ptr() as u64, BUF as u64, 0, 0, 0]);
+        // SAFETY: the buffer and fd live in conns[i], which the caller
+        // keeps until this read's completion has been reaped.
+        unsafe { ring.push(&e.user_data(i as u64 | tag)) }.expect("push");
+        reads += 1;
+    }
+    reads
+}
+
 fn read_direct(c: &mut Conn) -> isize {
     // SAFETY: the buffer is BUF bytes.
     unsafe { libc::read(c.fd.as_raw_fd(), c.buf.as_mut_ptr() as *mut libc::c_void, BUF) }
@@ -254,20 +276,8 @@ fn serve_inline_all(l: TcpListener) -> ! {
                 finish_write(&mut conns, ud as usize, res);
             }
         }
-        let mut reads = 0;
-        for ev in &evs[..n] {
-            if ev.u64 == LISTENER {
-                accept_all(lfd, Some(&ep), &mut conns);
-                continue;
-            }
-            let i = ev.u64 as usize;
-            let Some(c) = conns[i].as_mut() else { continue };
-            let e = Entry::syscall(libc::SYS_read as u32, [i as u64, c.buf.as_mut_ptr() as u64, BUF as u64, 0, 0, 0]);
-            // SAFETY: the buffer and fd stay until the completion is
-            // reaped below, in this iteration.
-            unsafe { ring.push(&e.user_data(i as u64)) }.expect("push");
-            reads += 1;
-        }
+        // The reads complete below, in this iteration.
+        let reads = queue_reads(&mut ring, &evs[..n], &ep, lfd, &mut conns, 0);
         if reads == 0 {
             continue;
         }
@@ -328,18 +338,7 @@ fn serve_worker(l: TcpListener, cpu: Option<u32>, idle_ms: u64) -> ! {
         // Writes may still be in flight: the worker finishes them while
         // this thread waits for the next readiness.
         let n = ep.wait(&mut evs, -1);
-        for ev in &evs[..n] {
-            if ev.u64 == LISTENER {
-                accept_all(lfd, Some(&ep), &mut conns);
-                continue;
-            }
-            let i = ev.u64 as usize;
-            let Some(c) = conns[i].as_mut() else { continue };
-            let e = Entry::syscall(libc::SYS_read as u32, [i as u64, c.buf.as_mut_ptr() as u64, BUF as u64, 0, 0, 0]);
-            // SAFETY: as for the writes above.
-            unsafe { ring.push(&e.user_data(i as u64 | READ)) }.expect("push");
-            reads += 1;
-        }
+        reads += queue_reads(&mut ring, &evs[..n], &ep, lfd, &mut conns, READ);
         if reads > 0 {
             ring.submit().expect("submit");
         }
